@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"tend/internal/lab"
+	"tend/internal/lab/labtest"
+	"tend/internal/testenv"
+)
+
+// TestMain lets testscript files run `tend` as a real command: the test
+// binary re-executes itself as tend. This is the only TestMain of the
+// package; add behaviours as testdata/script/*.txtar files.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"tend": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs every testdata/script/*.txtar: one behaviour each.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "lab": // the lab can run here, or must (TEND_REQUIRE_REAL=1)
+				return lab.Prereqs() == nil || testenv.Required(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Setup: func(e *testscript.Env) error {
+			name := labtest.Name()
+			e.Setenv("LAB", name)
+			// Labs made by scripts live in the script's own folder, and go
+			// down with it even when the script fails halfway.
+			e.Setenv("TEND_LAB_DIR", e.WorkDir+"/labs")
+			e.Defer(func() {
+				c := lab.DefaultConfig(os.Getenv)
+				c.StateDir = e.WorkDir + "/labs"
+				lab.Down(context.Background(), c, name)
+			})
+			for _, k := range []string{"TEND_LAB_CACHE", "TEND_REQUIRE_REAL"} {
+				if v := os.Getenv(k); v != "" {
+					e.Setenv(k, v)
+				}
+			}
+			return nil
+		},
+	})
+}

@@ -1,0 +1,46 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+
+	"tend/internal/hint"
+	"tend/internal/spec"
+)
+
+func validateCmd() *command {
+	var repo string
+	return &command{
+		name:    "validate",
+		summary: "check the whole repository without contacting hosts",
+		help: `validate loads the repository strictly (unknown fields are refused) and
+renders every resource and template of every host of every environment, with
+placeholders for secret values. It prints every problem at once, each with
+its file:line:column, and exits 2 when there is any.`,
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&repo, "repo", ".", "the infrastructure repository `DIR`")
+		},
+		run: func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
+				return err
+			}
+			_, st, err := spec.Validate(repo)
+			if err != nil {
+				return specError(err)
+			}
+			s.printf("ok: %d environments, %d hosts, %d resources\n", st.Environments, st.Hosts, st.Resources)
+			return nil
+		},
+	}
+}
+
+// specError maps a failure to load a repository to exit code 2 (an invalid
+// spec), with a hint.
+func specError(err error) error {
+	var l spec.ErrorList
+	if errors.As(err, &l) {
+		return &exitError{code: ExitUsage, err: hint.Wrap(err, "docs/spec.md describes every file and field")}
+	}
+	return &exitError{code: ExitUsage, err: hint.Wrap(err, "run tend in the infrastructure repository, or give it with --repo DIR")}
+}

@@ -1,0 +1,328 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"tend/internal/hint"
+)
+
+// Host is one host compiled for one environment: how to reach it and its
+// rendered resources in the order they must be converged.
+type Host struct {
+	Env       string
+	Name      string
+	Address   string
+	Addresses map[string]string
+	SSH       SSH
+	Provider  string
+	Location  string
+	Kind      string
+	Arch      string
+	Roles     []string    // every role, required ones first
+	Vars      Vars        // the merged variables, secrets excluded
+	Secrets   []SecretRef // the secret variables the host's templates may use
+	Resources []*Resource // rendered, in convergence order
+	Handlers  []*Handler  // rendered, in role order
+}
+
+// SecretPlaceholder is the value a secret variable has when Compile is
+// given no secrets (as tend validate does): templates using it render, and
+// the resources holding it are marked Sensitive.
+func SecretPlaceholder(secret string) string { return "(secret " + secret + ")" }
+
+// Compile renders host of environment env. secrets maps secret names
+// (vault_...) to their values; with a nil map every secret variable gets
+// SecretPlaceholder instead, and with a non-nil map a missing secret is an
+// error. Problems in the repository come back as an ErrorList. Compile is
+// safe for concurrent use.
+func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, error) {
+	e := r.Environments[env]
+	if e == nil {
+		return nil, hint.Wrap(fmt.Errorf("unknown environment %q", env),
+			"environments: "+strings.Join(r.EnvironmentNames(), ", "))
+	}
+	h := e.Host(host)
+	if h == nil {
+		var names []string
+		for _, x := range e.Hosts {
+			names = append(names, x.Name)
+		}
+		return nil, hint.Wrap(fmt.Errorf("environment %s: unknown host %q", env, host),
+			"hosts of "+env+": "+strings.Join(names, ", "))
+	}
+	c := &compiler{repo: r, env: e, host: h}
+	out := &Host{
+		Env: env, Name: h.Name, Address: h.Address, Addresses: h.Addresses, SSH: h.SSH,
+		Provider: h.Provider, Location: h.Location, Kind: h.Kind, Arch: h.Arch,
+		Roles: r.expand(h.Roles), Secrets: e.Secrets,
+	}
+	out.Vars = r.mergeVars(e, h, out.Roles)
+	c.data = map[string]any{}
+	for k, v := range out.Vars {
+		c.data[k] = v.Value
+	}
+	for _, s := range e.Secrets {
+		v, ok := secrets[s.Secret]
+		switch {
+		case secrets == nil:
+			v = SecretPlaceholder(s.Secret)
+		case !ok:
+			c.errs.add(s.Pos, "secret %s (variable %s) has no value in the secrets of environment %s", s.Secret, s.Var, env)
+			v = SecretPlaceholder(s.Secret) // reported once, here, not at each use
+		}
+		c.data[s.Var] = v
+		if v != "" {
+			c.secretValues = append(c.secretValues, v)
+		}
+	}
+	c.data["env"] = map[string]any{"name": env}
+	addrs := map[string]any{}
+	for k, v := range h.Addresses {
+		addrs[k] = v
+	}
+	roles := make([]any, len(out.Roles))
+	for i, x := range out.Roles {
+		roles[i] = x
+	}
+	c.data["host"] = map[string]any{
+		"name": h.Name, "address": h.Address, "addresses": addrs, "provider": h.Provider,
+		"location": h.Location, "kind": h.Kind, "arch": h.Arch, "roles": roles,
+	}
+
+	for _, role := range out.Roles {
+		for _, d := range r.Roles[role].Resources {
+			if res := c.resource(d); res != nil {
+				out.Resources = append(out.Resources, res)
+			}
+		}
+		for _, d := range r.Roles[role].Handlers {
+			out.Handlers = c.handler(out.Handlers, d)
+		}
+	}
+	if len(c.errs) == 0 {
+		out.Resources = c.order(out.Resources, out.Handlers)
+	}
+	if err := c.errs.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// mergeVars merges variables, lowest precedence first: role defaults in role
+// order (a required role's below the role requiring it), tend.yaml, the
+// environment, the host. Secrets come on top, in Compile.
+func (r *Repo) mergeVars(e *Environment, h *HostDecl, roles []string) Vars {
+	out := Vars{}
+	layers := []Vars{}
+	for _, role := range roles {
+		layers = append(layers, r.Roles[role].Vars)
+	}
+	layers = append(layers, r.Vars, e.Vars, h.Vars)
+	for _, l := range layers {
+		for k, v := range l {
+			out[k] = v
+		}
+	}
+	for _, s := range e.Secrets {
+		delete(out, s.Var)
+	}
+	return out
+}
+
+type compiler struct {
+	repo         *Repo
+	env          *Environment
+	host         *HostDecl
+	data         map[string]any
+	secretValues []string
+	errs         ErrorList
+}
+
+func (c *compiler) where() string { return "host " + c.env.Name + "/" + c.host.Name }
+
+// render renders the string held by node key of d, or returns it unchanged
+// when it holds no template action.
+func (c *compiler) render(d *Resource, key, text, what string) string {
+	n := d.nodes[key]
+	t := c.repo.inline[n]
+	if t == nil || n == nil {
+		return text
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, c.data); err != nil {
+		p, msg := templateErrPos(err)
+		c.errs.add(inlinePos(d.src, n, p), "%s: %s (%s)", what, msg, c.where())
+		return text
+	}
+	return b.String()
+}
+
+// renderFile renders a template file of role.
+func (c *compiler) renderFile(d *Resource, role, rel, field string) (string, bool) {
+	t := c.repo.files[role][rel]
+	if t == nil {
+		c.errs.add(d.fieldPos(field), "%s %s: %s: no file roles/%s/templates/%s (%s)", d.Kind, d.Name, field, role, rel, c.where())
+		return "", false
+	}
+	var b strings.Builder
+	if err := t.Execute(&b, c.data); err != nil {
+		p, msg := templateErrPos(err)
+		c.errs.add(Pos{File: t.Name(), Line: p.Line, Col: p.Col}, "%s (%s %s, %s)", msg, d.Kind, d.Name, c.where())
+		return "", false
+	}
+	return b.String(), true
+}
+
+func (c *compiler) resource(d *Resource) *Resource {
+	before := len(c.errs)
+	r := &Resource{Kind: d.Kind, Role: d.Role, Pos: d.Pos, src: d.src, nodes: d.nodes, Spec: cloneSpec(d.Spec)}
+	r.Name = c.render(d, "", d.Name, fmt.Sprintf("%s %s", d.Kind, d.Name))
+	r.ID = string(r.Kind) + ":" + r.Name
+	what := fmt.Sprintf("%s %s", d.Kind, d.Name)
+	for i, s := range d.Requires {
+		r.Requires = append(r.Requires, c.render(d, fmt.Sprintf("requires[%d]", i), s, what+": requires"))
+	}
+	for i, s := range d.Notify {
+		r.Notify = append(r.Notify, c.render(d, fmt.Sprintf("notify[%d]", i), s, what+": notify"))
+	}
+	eachString(r.Spec, func(key string, p *string) {
+		*p = c.render(d, key, *p, what+": "+key)
+	})
+	if len(c.errs) > before {
+		return nil
+	}
+	switch s := r.Spec.(type) {
+	case *File:
+		switch {
+		case s.Template != "":
+			s.Content, _ = c.renderFile(d, r.Role, s.Template, "template")
+		case s.Source != "":
+			data, err := os.ReadFile(filepath.Join(c.repo.Dir, "roles", r.Role, "files", filepath.FromSlash(s.Source)))
+			if err != nil {
+				c.errs.add(d.fieldPos("source"), "%s %s: source: cannot read roles/%s/files/%s: %v (%s)", d.Kind, d.Name, r.Role, s.Source, errors.Unwrap(err), c.where())
+			}
+			s.Content = string(data)
+		}
+	case *Service:
+		if s.UnitTemplate != "" {
+			s.Unit, _ = c.renderFile(d, r.Role, s.UnitTemplate, "unit_template")
+		}
+	}
+	r.Spec.check(&checker{r: r, errs: &c.errs})
+	if len(c.errs) > before {
+		return nil
+	}
+	for _, v := range c.secretValues {
+		eachString(r.Spec, func(_ string, p *string) {
+			if strings.Contains(*p, v) {
+				r.Sensitive = true
+			}
+		})
+	}
+	return r
+}
+
+func (c *compiler) handler(hs []*Handler, d *Handler) []*Handler {
+	h := *d
+	if t := c.repo.inline[d.node]; t != nil {
+		var b strings.Builder
+		if err := t.Execute(&b, c.data); err != nil {
+			p, msg := templateErrPos(err)
+			c.errs.add(inlinePos(d.src, d.node, p), "handler %s: service: %s (%s)", d.Name, msg, c.where())
+			return hs
+		}
+		h.Service = b.String()
+	}
+	for _, prev := range hs {
+		if prev.Name == h.Name {
+			if prev.Service != h.Service || prev.Action != h.Action {
+				c.errs.add(h.Pos, "handler %s conflicts with the handler of the same name at %s (%s)", h.Name, prev.Pos, c.where())
+			}
+			return hs
+		}
+	}
+	return append(hs, &h)
+}
+
+// order checks ids, requires and notify after rendering, and sorts the
+// resources so that each comes after what it requires, keeping role and
+// declaration order otherwise.
+func (c *compiler) order(rs []*Resource, hs []*Handler) []*Resource {
+	byID := map[string]*Resource{}
+	for _, r := range rs {
+		if prev := byID[r.ID]; prev != nil {
+			c.errs.add(r.Pos, "duplicate resource %s: also declared at %s (%s)", r.ID, prev.Pos, c.where())
+			continue
+		}
+		byID[r.ID] = r
+	}
+	handlers := map[string]bool{}
+	for _, h := range hs {
+		handlers[h.Name] = true
+	}
+	for _, r := range rs {
+		for i, req := range r.Requires {
+			if byID[req] == nil {
+				c.errs.add(r.fieldPos(fmt.Sprintf("requires[%d]", i)), "%s %s: requires %s, which no role of the host declares (%s)", r.Kind, r.Name, req, c.where())
+			}
+		}
+		for i, n := range r.Notify {
+			if !handlers[n] {
+				c.errs.add(r.fieldPos(fmt.Sprintf("notify[%d]", i)), "%s %s: notify: no handler %q on the host (%s)", r.Kind, r.Name, n, c.where())
+			}
+		}
+	}
+	if len(c.errs) > 0 {
+		return rs
+	}
+	placed := map[string]bool{}
+	out := make([]*Resource, 0, len(rs))
+	rest := slices.Clone(rs)
+	for len(rest) > 0 {
+		i := slices.IndexFunc(rest, func(r *Resource) bool {
+			for _, req := range r.Requires {
+				if !placed[req] {
+					return false
+				}
+			}
+			return true
+		})
+		if i < 0 {
+			c.cycle(rest, byID, placed)
+			return rs
+		}
+		placed[rest[i].ID] = true
+		out = append(out, rest[i])
+		rest = slices.Delete(rest, i, i+1)
+	}
+	return out
+}
+
+// cycle reports one cycle of requires among the resources not placed.
+func (c *compiler) cycle(rest []*Resource, byID map[string]*Resource, placed map[string]bool) {
+	r := rest[0]
+	var path []*Resource
+	for !slices.Contains(path, r) {
+		path = append(path, r)
+		for _, req := range r.Requires {
+			if !placed[req] {
+				r = byID[req]
+				break
+			}
+		}
+	}
+	path = path[slices.Index(path, r):]
+	var ids []string
+	for _, x := range path {
+		ids = append(ids, x.ID)
+	}
+	ids = append(ids, r.ID)
+	last := path[len(path)-1]
+	j := slices.Index(last.Requires, r.ID)
+	c.errs.add(last.fieldPos(fmt.Sprintf("requires[%d]", j)), "requires cycle: %s (%s)", strings.Join(ids, " -> "), c.where())
+}

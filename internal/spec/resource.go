@@ -1,0 +1,739 @@
+package spec
+
+import (
+	"fmt"
+	"path"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Kind names a kind of resource: the key that starts a resource in a role.
+type Kind string
+
+// The resource kinds. docs/spec.md describes each one's fields.
+const (
+	KindFile             Kind = "file"
+	KindDirectory        Kind = "directory"
+	KindSymlink          Kind = "symlink"
+	KindAbsent           Kind = "absent"
+	KindPackage          Kind = "package"
+	KindService          Kind = "service"
+	KindUser             Kind = "user"
+	KindGroup            Kind = "group"
+	KindAuthorizedKeys   Kind = "authorized_keys"
+	KindSwap             Kind = "swap"
+	KindSysctl           Kind = "sysctl"
+	KindTimer            Kind = "timer"
+	KindCron             Kind = "cron"
+	KindCommand          Kind = "command"
+	KindGit              Kind = "git"
+	KindEnvdir           Kind = "envdir"
+	KindPostgresSettings Kind = "postgres_settings"
+	KindPostgresHBA      Kind = "postgres_hba"
+	KindPostgresRole     Kind = "postgres_role"
+	KindPostgresDatabase Kind = "postgres_database"
+)
+
+// kinds builds a new, empty spec of each kind. It is the one list of kinds.
+func kinds() map[Kind]func() Spec {
+	return map[Kind]func() Spec{
+		KindFile:             func() Spec { return new(File) },
+		KindDirectory:        func() Spec { return new(Directory) },
+		KindSymlink:          func() Spec { return new(Symlink) },
+		KindAbsent:           func() Spec { return new(Absent) },
+		KindPackage:          func() Spec { return new(Package) },
+		KindService:          func() Spec { return new(Service) },
+		KindUser:             func() Spec { return new(User) },
+		KindGroup:            func() Spec { return new(Group) },
+		KindAuthorizedKeys:   func() Spec { return new(AuthorizedKeys) },
+		KindSwap:             func() Spec { return new(Swap) },
+		KindSysctl:           func() Spec { return new(Sysctl) },
+		KindTimer:            func() Spec { return new(Timer) },
+		KindCron:             func() Spec { return new(Cron) },
+		KindCommand:          func() Spec { return new(Command) },
+		KindGit:              func() Spec { return new(Git) },
+		KindEnvdir:           func() Spec { return new(Envdir) },
+		KindPostgresSettings: func() Spec { return new(PostgresSettings) },
+		KindPostgresHBA:      func() Spec { return new(PostgresHBA) },
+		KindPostgresRole:     func() Spec { return new(PostgresRole) },
+		KindPostgresDatabase: func() Spec { return new(PostgresDatabase) },
+	}
+}
+
+// Kinds returns every resource kind, sorted.
+func Kinds() []Kind {
+	var out []Kind
+	for k := range kinds() {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Spec is the kind-specific part of a resource: one of the pointer types
+// below (*File, *Directory...). Every string field is a template rendered
+// per host; after Compile they hold the rendered text.
+type Spec interface {
+	// Kind returns the kind this spec is for.
+	Kind() Kind
+	// check validates the fields (and the resource's name); at load time,
+	// fields still holding templates are skipped.
+	check(c *checker)
+	// defaults fills the fields left out with their documented defaults.
+	defaults()
+}
+
+// File is a regular file with exactly one of Content (inline text),
+// Template (a file under the role's templates/, rendered) or Source (a file
+// under the role's files/, copied as is). After Compile, Content holds the
+// file's full contents whichever was used. Name: absolute path.
+type File struct {
+	Content  string `yaml:"content"`
+	Template string `yaml:"template"`
+	Source   string `yaml:"source"`
+	Mode     string `yaml:"mode"`  // octal, default "0644"
+	Owner    string `yaml:"owner"` // default root
+	Group    string `yaml:"group"` // default root
+}
+
+// Directory is a directory. Name: absolute path.
+type Directory struct {
+	Mode  string `yaml:"mode"` // default "0755"
+	Owner string `yaml:"owner"`
+	Group string `yaml:"group"`
+}
+
+// Symlink is a symbolic link to Target. Name: absolute path of the link.
+type Symlink struct {
+	Target string `yaml:"target"`
+}
+
+// Absent is a path that must not exist (file, link or directory tree).
+// Name: absolute path.
+type Absent struct{}
+
+// Package is a Debian package. Name: the package name.
+type Package struct {
+	State string `yaml:"state"` // present (default), absent or latest
+}
+
+// Service is a systemd service. Name: the unit name without ".service".
+// Enabled and Running are left alone when nil. Unit (inline) or
+// UnitTemplate (under templates/) gives the unit file's content; after
+// Compile, Unit holds it whichever was used.
+type Service struct {
+	Enabled      *bool  `yaml:"enabled"`
+	Running      *bool  `yaml:"running"`
+	Unit         string `yaml:"unit"`
+	UnitTemplate string `yaml:"unit_template"`
+}
+
+// User is a system account. Name: the login.
+type User struct {
+	UID    *int     `yaml:"uid"`
+	Group  string   `yaml:"group"`  // primary group; default: a group named like the user
+	Groups []string `yaml:"groups"` // supplementary groups, exactly these
+	Home   string   `yaml:"home"`   // default /home/NAME
+	Shell  string   `yaml:"shell"`  // default /bin/bash
+	System bool     `yaml:"system"`
+}
+
+// Group is a system group. Name: the group name.
+type Group struct {
+	GID    *int `yaml:"gid"`
+	System bool `yaml:"system"`
+}
+
+// AuthorizedKeys are SSH public keys allowed to log in as a user. Name: the
+// user. With Exclusive, keys not listed are removed.
+type AuthorizedKeys struct {
+	Keys      []string `yaml:"keys"`
+	Exclusive bool     `yaml:"exclusive"`
+}
+
+// Swap is a swap file. Name: its absolute path.
+type Swap struct {
+	Size       string `yaml:"size"`       // e.g. "512M", "1G"
+	Swappiness *int   `yaml:"swappiness"` // 0-100, vm.swappiness; left alone when nil
+}
+
+// Sysctl is a kernel parameter, set now and persisted under /etc/sysctl.d.
+// Name: the parameter, e.g. net.ipv4.ip_forward.
+type Sysctl struct {
+	Value string `yaml:"value"`
+}
+
+// Timer is a scheduled job run by a systemd service and timer pair.
+// Name: the unit name without suffix.
+type Timer struct {
+	OnCalendar string `yaml:"on_calendar"` // systemd calendar expression
+	Command    string `yaml:"command"`
+	User       string `yaml:"user"` // default root
+}
+
+// Cron is a scheduled job written as a file in /etc/cron.d. Name: the file
+// name (letters, digits, '-' and '_' only, as cron requires).
+type Cron struct {
+	Schedule string `yaml:"schedule"` // five fields or @daily etc.
+	Command  string `yaml:"command"`
+	User     string `yaml:"user"` // default root
+}
+
+// Command runs a shell command, guarded: it is not run when the path Creates
+// exists or when Unless succeeds. Name: a label.
+type Command struct {
+	Run     string `yaml:"run"`
+	Creates string `yaml:"creates"`
+	Unless  string `yaml:"unless"`
+	User    string `yaml:"user"` // default root
+}
+
+// Git deploys a revision of a repository into releases under the
+// directory Name (NAME/releases/REVISION), points the symlink NAME/CURRENT
+// at it and keeps the Keep newest releases.
+type Git struct {
+	Repo     string `yaml:"repo"`
+	Revision string `yaml:"revision"`
+	Keep     int    `yaml:"keep"`    // default 5
+	Current  string `yaml:"current"` // symlink name, default "current"
+	User     string `yaml:"user"`    // owner of the checkout, default root
+}
+
+// Envdir is a directory holding one file per variable (daemontools
+// envdir). With Secret, files get mode 0600, otherwise 0644. Name: path.
+type Envdir struct {
+	Vars   map[string]string `yaml:"vars"`
+	Secret bool              `yaml:"secret"`
+	Owner  string            `yaml:"owner"`
+	Group  string            `yaml:"group"`
+}
+
+// PostgresSettings are server settings (postgresql.conf parameters) in a
+// file included by the server's configuration. Name: a label.
+type PostgresSettings struct {
+	Settings map[string]string `yaml:"settings"`
+}
+
+// PostgresHBA is one pg_hba.conf entry. Name: a label.
+type PostgresHBA struct {
+	Type     string `yaml:"type"` // local, host, hostssl or hostnossl; default host
+	Database string `yaml:"database"`
+	User     string `yaml:"user"`
+	Address  string `yaml:"address"` // required except for local
+	Method   string `yaml:"method"`
+}
+
+// PostgresRole is a database role. Name: the role name. Password usually
+// comes from a secret variable: password: "{{.db_password}}".
+type PostgresRole struct {
+	Login      bool   `yaml:"login"`
+	Password   string `yaml:"password"`
+	Superuser  bool   `yaml:"superuser"`
+	CreateDB   bool   `yaml:"createdb"`
+	CreateRole bool   `yaml:"createrole"`
+}
+
+// PostgresDatabase is a database. Name: the database name.
+type PostgresDatabase struct {
+	Owner    string `yaml:"owner"`
+	Encoding string `yaml:"encoding"` // default UTF8
+}
+
+func (*File) Kind() Kind             { return KindFile }
+func (*Directory) Kind() Kind        { return KindDirectory }
+func (*Symlink) Kind() Kind          { return KindSymlink }
+func (*Absent) Kind() Kind           { return KindAbsent }
+func (*Package) Kind() Kind          { return KindPackage }
+func (*Service) Kind() Kind          { return KindService }
+func (*User) Kind() Kind             { return KindUser }
+func (*Group) Kind() Kind            { return KindGroup }
+func (*AuthorizedKeys) Kind() Kind   { return KindAuthorizedKeys }
+func (*Swap) Kind() Kind             { return KindSwap }
+func (*Sysctl) Kind() Kind           { return KindSysctl }
+func (*Timer) Kind() Kind            { return KindTimer }
+func (*Cron) Kind() Kind             { return KindCron }
+func (*Command) Kind() Kind          { return KindCommand }
+func (*Git) Kind() Kind              { return KindGit }
+func (*Envdir) Kind() Kind           { return KindEnvdir }
+func (*PostgresSettings) Kind() Kind { return KindPostgresSettings }
+func (*PostgresHBA) Kind() Kind      { return KindPostgresHBA }
+func (*PostgresRole) Kind() Kind     { return KindPostgresRole }
+func (*PostgresDatabase) Kind() Kind { return KindPostgresDatabase }
+
+func or(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func (s *File) defaults()             { or(&s.Mode, "0644"); or(&s.Owner, "root"); or(&s.Group, "root") }
+func (s *Directory) defaults()        { or(&s.Mode, "0755"); or(&s.Owner, "root"); or(&s.Group, "root") }
+func (s *Symlink) defaults()          {}
+func (s *Absent) defaults()           {}
+func (s *Package) defaults()          { or(&s.State, "present") }
+func (s *Service) defaults()          {}
+func (s *User) defaults()             { or(&s.Shell, "/bin/bash") }
+func (s *Group) defaults()            {}
+func (s *AuthorizedKeys) defaults()   {}
+func (s *Swap) defaults()             {}
+func (s *Sysctl) defaults()           {}
+func (s *Timer) defaults()            { or(&s.User, "root") }
+func (s *Cron) defaults()             { or(&s.User, "root") }
+func (s *Command) defaults()          { or(&s.User, "root") }
+func (s *Envdir) defaults()           { or(&s.Owner, "root"); or(&s.Group, "root") }
+func (s *PostgresSettings) defaults() {}
+func (s *PostgresHBA) defaults()      { or(&s.Type, "host") }
+func (s *PostgresRole) defaults()     {}
+func (s *PostgresDatabase) defaults() { or(&s.Encoding, "UTF8") }
+func (s *Git) defaults() {
+	or(&s.Current, "current")
+	or(&s.User, "root")
+	if s.Keep == 0 {
+		s.Keep = 5
+	}
+}
+
+// checker validates one resource, placing errors at the offending field.
+type checker struct {
+	r    *Resource
+	errs *ErrorList
+	load bool // at load time, fields still holding templates are not checked
+}
+
+// lit reports whether v can be checked now: always after rendering, and at
+// load time only when it holds no template action.
+func (c *checker) lit(v string) bool { return !c.load || !strings.Contains(v, "{{") }
+
+func (c *checker) has(field string) bool { _, ok := c.r.nodes[field]; return ok }
+
+func (c *checker) errf(field, format string, a ...any) {
+	c.errs.add(c.r.fieldPos(field), "%s %s: "+format, append([]any{c.r.Kind, c.r.Name}, a...)...)
+}
+
+// name checks the resource's name with re, described by what.
+func (c *checker) name(re *regexp.Regexp, what string) {
+	if c.r.Name != "" && c.lit(c.r.Name) && !re.MatchString(c.r.Name) {
+		c.errf("", "invalid name: expected %s", what)
+	}
+}
+
+func (c *checker) absPath(field, v string) {
+	if !c.lit(v) || v == "" {
+		return
+	}
+	if !path.IsAbs(v) || path.Clean(v) != v || v == "/" {
+		what := field
+		if what == "" {
+			what = "name"
+		}
+		c.errf(field, "%s %q must be an absolute path, without . or .. parts, other than /", what, v)
+	}
+}
+
+func (c *checker) required(field, v string) bool {
+	if c.has(field) && v != "" {
+		return true
+	}
+	c.errf("", "%s is required", field)
+	return false
+}
+
+func (c *checker) oneOf(field, v string, allowed ...string) {
+	if c.lit(v) && v != "" && !slices.Contains(allowed, v) {
+		c.errf(field, "%s %q is not one of %s", field, v, strings.Join(allowed, ", "))
+	}
+}
+
+var modeRE = regexp.MustCompile(`^0?[0-7]{3}$|^[0-7]{4}$`)
+
+func (c *checker) mode(v string) {
+	if c.lit(v) && v != "" && !modeRE.MatchString(v) {
+		c.errf("mode", "mode %q is not an octal mode such as \"0644\" (quote it in YAML)", v)
+	}
+}
+
+func (c *checker) account(field, v string) {
+	if c.lit(v) && v != "" && !accountRE.MatchString(v) {
+		c.errf(field, "%s %q is not a valid user or group name", field, v)
+	}
+}
+
+var (
+	accountRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}\$?$`)
+	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	unitRE    = regexp.MustCompile(`^[A-Za-z0-9_.@:-]+$`)
+	cronRE    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	sysctlRE  = regexp.MustCompile(`^[a-z0-9_]+([./][a-z0-9_*-]+)+$`)
+	sizeRE    = regexp.MustCompile(`^[1-9][0-9]*[KMG]?$`)
+	labelRE   = regexp.MustCompile(`^[^\s/]+$`)
+	pgNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	pgParamRE = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
+)
+
+func (s *File) check(c *checker) {
+	c.absPath("", c.r.Name)
+	n := 0
+	for _, f := range []string{"content", "template", "source"} {
+		if c.has(f) {
+			n++
+		}
+	}
+	if n != 1 {
+		c.errf("", "exactly one of content, template or source is required")
+	}
+	c.relPath("template", s.Template)
+	c.relPath("source", s.Source)
+	c.mode(s.Mode)
+	c.account("owner", s.Owner)
+	c.account("group", s.Group)
+}
+
+// relPath checks a path relative to the role's templates/ or files/.
+func (c *checker) relPath(field, v string) {
+	if v == "" || !c.lit(v) {
+		return
+	}
+	if path.IsAbs(v) || path.Clean(v) != v || strings.HasPrefix(v, "../") || v == ".." {
+		c.errf(field, "%s %q must be a clean path inside the role's %s directory", field, v, roleDirOf(field))
+	}
+}
+
+func roleDirOf(field string) string {
+	if field == "source" {
+		return "files/"
+	}
+	return "templates/"
+}
+
+func (s *Directory) check(c *checker) {
+	c.absPath("", c.r.Name)
+	c.mode(s.Mode)
+	c.account("owner", s.Owner)
+	c.account("group", s.Group)
+}
+
+func (s *Symlink) check(c *checker) {
+	c.absPath("", c.r.Name)
+	c.required("target", s.Target)
+}
+
+func (s *Absent) check(c *checker) { c.absPath("", c.r.Name) }
+
+func (s *Package) check(c *checker) {
+	c.name(packageRE, "a Debian package name")
+	c.oneOf("state", s.State, "present", "absent", "latest")
+}
+
+func (s *Service) check(c *checker) {
+	c.name(unitRE, "a systemd unit name without .service")
+	if c.has("unit") && c.has("unit_template") {
+		c.errf("unit_template", "unit and unit_template cannot both be set")
+	}
+	c.relPath("unit_template", s.UnitTemplate)
+}
+
+func (s *User) check(c *checker) {
+	c.name(accountRE, "a user name (lowercase letters, digits, '_' and '-')")
+	c.account("group", s.Group)
+	for _, g := range s.Groups {
+		c.account("groups", g)
+	}
+	if s.Home != "" {
+		c.absPath("home", s.Home)
+	}
+	if s.UID != nil && (*s.UID < 0 || *s.UID > 65534) {
+		c.errf("uid", "uid %d is out of range 0-65534", *s.UID)
+	}
+}
+
+func (s *Group) check(c *checker) {
+	c.name(accountRE, "a group name (lowercase letters, digits, '_' and '-')")
+	if s.GID != nil && (*s.GID < 0 || *s.GID > 65534) {
+		c.errf("gid", "gid %d is out of range 0-65534", *s.GID)
+	}
+}
+
+func (s *AuthorizedKeys) check(c *checker) {
+	c.name(accountRE, "the user whose keys these are")
+	if !c.has("keys") {
+		c.errf("", "keys is required")
+	}
+	for i, k := range s.Keys {
+		if !c.lit(k) {
+			continue
+		}
+		f := strings.Fields(k)
+		if len(f) < 2 || !(strings.HasPrefix(f[0], "ssh-") || strings.HasPrefix(f[0], "ecdsa-") || strings.HasPrefix(f[0], "sk-")) {
+			c.errf(fmt.Sprintf("keys[%d]", i), "key %d is not an SSH public key line (\"ssh-ed25519 AAAA... comment\")", i+1)
+		}
+	}
+}
+
+func (s *Swap) check(c *checker) {
+	c.absPath("", c.r.Name)
+	if c.required("size", s.Size) && c.lit(s.Size) && !sizeRE.MatchString(s.Size) {
+		c.errf("size", "size %q is not a size such as 512M or 1G", s.Size)
+	}
+	if s.Swappiness != nil && (*s.Swappiness < 0 || *s.Swappiness > 100) {
+		c.errf("swappiness", "swappiness %d is out of range 0-100", *s.Swappiness)
+	}
+}
+
+func (s *Sysctl) check(c *checker) {
+	c.name(sysctlRE, "a kernel parameter such as net.ipv4.ip_forward")
+	c.required("value", s.Value)
+}
+
+func (s *Timer) check(c *checker) {
+	c.name(unitRE, "a systemd unit name without suffix")
+	c.required("on_calendar", s.OnCalendar)
+	c.required("command", s.Command)
+	c.account("user", s.User)
+}
+
+func (s *Cron) check(c *checker) {
+	c.name(cronRE, "letters, digits, '-' and '_' only (cron ignores other file names in /etc/cron.d)")
+	if c.required("schedule", s.Schedule) && c.lit(s.Schedule) {
+		if f := strings.Fields(s.Schedule); !(len(f) == 5 || len(f) == 1 && strings.HasPrefix(f[0], "@")) {
+			c.errf("schedule", "schedule %q needs five fields (minute hour day month weekday) or @hourly/@daily/...", s.Schedule)
+		}
+	}
+	c.required("command", s.Command)
+	c.account("user", s.User)
+}
+
+func (s *Command) check(c *checker) {
+	c.name(labelRE, "a label without spaces or '/'")
+	c.required("run", s.Run)
+	if s.Creates != "" {
+		c.absPath("creates", s.Creates)
+	}
+	c.account("user", s.User)
+}
+
+func (s *Git) check(c *checker) {
+	c.absPath("", c.r.Name)
+	c.required("repo", s.Repo)
+	c.required("revision", s.Revision)
+	if s.Keep < 0 || s.Keep > 1000 {
+		c.errf("keep", "keep %d is out of range 1-1000", s.Keep)
+	} else if c.has("keep") && s.Keep == 0 {
+		c.errf("keep", "keep must be at least 1 (the current release)")
+	}
+	if c.lit(s.Current) && s.Current != "" && strings.ContainsAny(s.Current, "/") {
+		c.errf("current", "current %q must be a plain name inside the directory", s.Current)
+	}
+	c.account("user", s.User)
+}
+
+func (s *Envdir) check(c *checker) {
+	c.absPath("", c.r.Name)
+	if !c.has("vars") {
+		c.errf("", "vars is required")
+	}
+	for k := range s.Vars {
+		if !envKeyRE.MatchString(k) {
+			c.errf("vars."+k, "variable name %q must be letters, digits and '_'", k)
+		}
+	}
+	c.account("owner", s.Owner)
+	c.account("group", s.Group)
+}
+
+func (s *PostgresSettings) check(c *checker) {
+	c.name(labelRE, "a label without spaces or '/'")
+	if len(s.Settings) == 0 {
+		c.errf("", "settings is required")
+	}
+	for k := range s.Settings {
+		if !pgParamRE.MatchString(k) {
+			c.errf("settings."+k, "setting name %q is not a PostgreSQL parameter name", k)
+		}
+	}
+}
+
+func (s *PostgresHBA) check(c *checker) {
+	c.name(labelRE, "a label without spaces or '/'")
+	c.oneOf("type", s.Type, "local", "host", "hostssl", "hostnossl")
+	c.required("database", s.Database)
+	c.required("user", s.User)
+	if c.required("method", s.Method) {
+		c.oneOf("method", s.Method, "trust", "reject", "scram-sha-256", "md5", "password", "peer", "ident", "cert")
+	}
+	if s.Type == "local" && s.Address != "" {
+		c.errf("address", "a local entry has no address")
+	}
+	if s.Type != "local" && c.lit(s.Type) {
+		c.required("address", s.Address)
+	}
+}
+
+func (s *PostgresRole) check(c *checker) { c.name(pgNameRE, "a lowercase PostgreSQL identifier") }
+
+func (s *PostgresDatabase) check(c *checker) {
+	c.name(pgNameRE, "a lowercase PostgreSQL identifier")
+	if s.Owner != "" && c.lit(s.Owner) && !pgNameRE.MatchString(s.Owner) {
+		c.errf("owner", "owner %q is not a lowercase PostgreSQL identifier", s.Owner)
+	}
+}
+
+// specFields lists the YAML names of a spec's fields, in declaration order.
+func specFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		out = append(out, t.Field(i).Tag.Get("yaml"))
+	}
+	return out
+}
+
+// decodeField decodes one key of a resource into the spec's field named by
+// YAML tag, recording the nodes of what it decodes (field, field[i],
+// field.key) for positions. It reports unknown keys.
+func (f *source) decodeField(r *Resource, fd field) {
+	v := reflect.ValueOf(r.Spec).Elem()
+	t := v.Type()
+	idx := -1
+	for i := range t.NumField() {
+		if t.Field(i).Tag.Get("yaml") == fd.key {
+			idx = i
+		}
+	}
+	what := fmt.Sprintf("%s %s", r.Kind, r.Name)
+	if idx < 0 {
+		if kinds()[Kind(fd.key)] != nil {
+			f.errf(fd.k, "%s: unknown field %q: a %s is a resource kind; start a new list item (\"- %s: ...\") for each resource", what, fd.key, fd.key, fd.key)
+			return
+		}
+		f.unknown(fd, what, append(specFields(t), "notify", "requires"))
+		return
+	}
+	what += ": " + fd.key
+	fv := v.Field(idx)
+	r.nodes[fd.key] = fd.v
+	switch p := fv.Addr().Interface().(type) {
+	case *string:
+		*p, _ = f.str(fd.v, what)
+	case *bool:
+		*p, _ = f.boolean(fd.v, what)
+	case **bool:
+		if b, ok := f.boolean(fd.v, what); ok {
+			*p = &b
+		}
+	case *int:
+		*p, _ = f.integer(fd.v, what)
+	case **int:
+		if i, ok := f.integer(fd.v, what); ok {
+			*p = &i
+		}
+	case *[]string:
+		list, nodes := f.strList(fd.v, what)
+		*p = list
+		for i, n := range nodes {
+			r.nodes[fmt.Sprintf("%s[%d]", fd.key, i)] = n
+		}
+	case *map[string]string:
+		m := map[string]string{}
+		for _, e := range f.fields(fd.v, what) {
+			if s, ok := f.str(e.v, what+"."+e.key); ok {
+				m[e.key] = s
+				r.nodes[fd.key+"."+e.key] = e.v
+			}
+		}
+		*p = m
+	default:
+		panic("spec: unsupported field type " + fv.Type().String())
+	}
+}
+
+// strings calls fn with a pointer to each string of the spec (fields, list
+// elements, map values) and the key of its node, so that rendering can
+// replace them in place.
+func eachString(s Spec, fn func(key string, p *string)) {
+	v := reflect.ValueOf(s).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag.Get("yaml")
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *string:
+			fn(tag, p)
+		case *[]string:
+			for j := range *p {
+				fn(fmt.Sprintf("%s[%d]", tag, j), &(*p)[j])
+			}
+		case *map[string]string:
+			keys := make([]string, 0, len(*p))
+			for k := range *p {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				val := (*p)[k]
+				fn(tag+"."+k, &val)
+				(*p)[k] = val
+			}
+		}
+	}
+}
+
+// cloneSpec returns a deep copy of s.
+func cloneSpec(s Spec) Spec {
+	v := reflect.ValueOf(s).Elem()
+	out := reflect.New(v.Type())
+	out.Elem().Set(v)
+	for i := range v.NumField() {
+		f := out.Elem().Field(i)
+		switch p := f.Addr().Interface().(type) {
+		case *[]string:
+			*p = slices.Clone(*p)
+		case *map[string]string:
+			m := make(map[string]string, len(*p))
+			for k, v := range *p {
+				m[k] = v
+			}
+			if *p != nil {
+				*p = m
+			}
+		case **bool:
+			if *p != nil {
+				b := **p
+				*p = &b
+			}
+		case **int:
+			if *p != nil {
+				n := **p
+				*p = &n
+			}
+		}
+	}
+	return out.Interface().(Spec)
+}
+
+// Resource is one resource of a role: in a Role as declared (templates
+// unrendered), in a compiled Host rendered for that host.
+type Resource struct {
+	ID        string   // "kind:name"
+	Kind      Kind     // what the resource is
+	Name      string   // the value of the kind key: a path, package name...
+	Role      string   // the role declaring it
+	Pos       Pos      // where it is declared (its kind key)
+	Requires  []string // ids of resources that must be converged first
+	Notify    []string // handlers to run when this resource changes
+	Sensitive bool     // a secret value appears in a field (Compile only)
+	Spec      Spec     // the kind's fields
+
+	src   *source
+	nodes map[string]*yaml.Node // "" is the name; then field, field[i], field.key, requires[i], notify[i]
+}
+
+// fieldPos returns the position of a field's value, or of the resource.
+func (r *Resource) fieldPos(key string) Pos {
+	if n, ok := r.nodes[key]; ok && n != nil {
+		return r.src.pos(n)
+	}
+	return r.Pos
+}

@@ -1,0 +1,135 @@
+// Package spec reads an infrastructure repository (tend.yaml, environments/,
+// roles/) into a typed model, strictly: unknown fields are refused and every
+// problem is reported with its file:line:column, all at once. It compiles the
+// model into each host's ordered, rendered resources and compares
+// environments for parity. It reads files but never contacts hosts.
+package spec
+
+import (
+	"slices"
+	"text/template"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Repo is a loaded infrastructure repository.
+type Repo struct {
+	Dir          string                  // the repository root, as given to Load
+	Name         string                  // the project's name, from tend.yaml
+	Vars         Vars                    // project-wide variables, from tend.yaml
+	Environments map[string]*Environment // by name (the file name without .yaml)
+	Roles        map[string]*Role        // by name (the directory name)
+
+	// inline holds the parsed template of every string field holding a
+	// template action, by its node; files the parsed template files, by
+	// role then path under templates/. Both are read-only after Load, so
+	// Compile is safe for concurrent use.
+	inline map[*yaml.Node]*template.Template
+	files  map[string]map[string]*template.Template
+}
+
+// EnvironmentNames returns the environments' names, sorted.
+func (r *Repo) EnvironmentNames() []string {
+	var out []string
+	for n := range r.Environments {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Environment is one environments/NAME.yaml file.
+type Environment struct {
+	Name      string
+	File      string      // relative to the repository
+	Like      string      // the environment this one mirrors, or ""
+	LikePos   Pos         // where like is set
+	MayDiffer []PathRule  // what may differ from the like environment
+	Vars      Vars        // environment variables
+	Secrets   []SecretRef // plain variable names mapped to secret names
+	Hosts     []*HostDecl // in declaration order
+}
+
+// Host returns the host named name, or nil.
+func (e *Environment) Host(name string) *HostDecl {
+	for _, h := range e.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// Secret returns the mapping of plain variable name, or nil.
+func (e *Environment) Secret(name string) *SecretRef {
+	for i := range e.Secrets {
+		if e.Secrets[i].Var == name {
+			return &e.Secrets[i]
+		}
+	}
+	return nil
+}
+
+// SecretRef maps the plain variable Var to the secret Secret (vault_...):
+// the one place where secret names appear besides the secrets file.
+type SecretRef struct {
+	Var    string
+	Secret string
+	Pos    Pos
+}
+
+// PathRule is one may_differ entry: a dotted path such as vars.server_name
+// or hosts.web.kind, where a segment "*" matches any one segment.
+type PathRule struct {
+	Path string
+	Pos  Pos
+}
+
+// SSH is how to connect to a host.
+type SSH struct {
+	User string // default root
+	Port int    // default 22
+}
+
+// HostDecl is a host as declared in an environment file.
+type HostDecl struct {
+	Name      string
+	Pos       Pos
+	Like      string            // the matching host of the like environment
+	Address   string            // what SSH connects to
+	Addresses map[string]string // extra named addresses
+	SSH       SSH
+	Provider  string
+	Location  string
+	Kind      string // bare-metal, vps, proxmox-ct or proxmox-vm
+	Arch      string // default amd64
+	Roles     []string
+	Vars      Vars
+
+	rolePos []Pos
+}
+
+// Role is one roles/NAME/role.yaml file.
+type Role struct {
+	Name      string
+	File      string
+	Requires  []string
+	Vars      Vars // defaults
+	Resources []*Resource
+	Handlers  []*Handler
+
+	requiresPos []Pos
+}
+
+// Handler is an action run once at the end of a run when a resource that
+// notifies it changed.
+type Handler struct {
+	Name    string
+	Service string // the service to act on
+	Action  string // reload or restart
+	Role    string
+	Pos     Pos
+
+	src  *source
+	node *yaml.Node // the service value
+}
