@@ -95,6 +95,7 @@ what would change, and converges every host over SSH.`,
 			validateCmd(),
 			parityCmd(),
 			secretCmd(),
+			envdirCmd(),
 			versionCmd(),
 		},
 	}

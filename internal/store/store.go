@@ -1,0 +1,197 @@
+// Package store defines tend's object store: a flat namespace of immutable
+// objects addressed by slash-separated keys, with create-only writes so that
+// backups need no lock. Implementations live in store/dir (a local
+// directory) and store/s3 (any S3-compatible server); store/storeurl opens
+// either from a URL, and store/storetest holds the conformance suite that
+// every implementation passes.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrNotFound means the object does not exist. Only a store that answered
+// "no such object" returns it: a network failure, a missing bucket or a
+// missing store directory are other errors, because callers such as
+// PostgreSQL's restore_command must never mistake an outage for absence.
+var ErrNotFound = errors.New("not found")
+
+// ErrExists means a create-only Put found the key already present.
+var ErrExists = errors.New("already exists")
+
+// ErrRange means a ranged read asked for bytes outside the object.
+var ErrRange = errors.New("range outside the object")
+
+// IsNotFound reports whether err says the object does not exist.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// IsExists reports whether err says a create-only Put found the key taken.
+func IsExists(err error) bool { return errors.Is(err, ErrExists) }
+
+// Info describes one stored object.
+type Info struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// PutOptions changes how Put writes.
+type PutOptions struct {
+	// CreateOnly refuses to replace an existing object: Put returns an
+	// error wrapping ErrExists and the stored bytes stay as they were.
+	// Among concurrent create-only Puts of one key exactly one succeeds.
+	CreateOnly bool
+}
+
+// Store is an object store. All methods are safe for concurrent use by
+// multiple goroutines and processes, honour ctx (a cancelled ctx gives an
+// error wrapping ctx.Err() where the implementation can tell), and return
+// errors that name the store and the key. Keys must pass ValidKey; an
+// invalid key is an error that wraps neither ErrNotFound nor ErrExists.
+//
+// Portable keys: a key must not also be a directory-like prefix of another
+// key ("a" and "a/b"), because the directory store and file-backed S3
+// servers cannot hold both.
+type Store interface {
+	// Put stores size bytes read from r under key. size -1 means unknown
+	// (the S3 store then buffers one part at a time, up to 160 GiB in all).
+	// r giving fewer bytes than size is an error. The object appears
+	// atomically: readers see the old object or the complete new one,
+	// never a partial write, and a failed or cancelled Put leaves no
+	// object behind (nor replaces an old one). Without CreateOnly, Put
+	// replaces an existing object and is idempotent.
+	Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) error
+
+	// Get opens the object for reading. A missing object is an error
+	// wrapping ErrNotFound, reported by Get itself rather than by the first
+	// Read. The caller must close the reader.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+
+	// GetRange opens n bytes of the object starting at offset off. It needs
+	// off >= 0, n > 0 and off+n <= size; a range past the end is an error
+	// wrapping ErrRange, returned by GetRange or, on some servers, as
+	// io.ErrUnexpectedEOF by Read. A missing object wraps ErrNotFound.
+	GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
+
+	// Stat describes the object; a missing one is an error wrapping
+	// ErrNotFound.
+	Stat(ctx context.Context, key string) (Info, error)
+
+	// List calls fn for every object whose key starts with prefix (which
+	// may be "" or end anywhere, not only at a slash), in increasing byte
+	// order of keys. An error from fn stops the listing and is returned as
+	// is. Objects put or deleted during the listing may or may not appear.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+
+	// Delete removes the object. Deleting a missing object is not an error,
+	// so Delete is idempotent.
+	Delete(ctx context.Context, key string) error
+
+	// String names the store for messages, e.g. "s3://bucket/prefix"; it
+	// never includes credentials.
+	String() string
+}
+
+// MaxKeyLen is the longest key accepted, in bytes, leaving room under S3's
+// limit of 1024 for a store prefix.
+const MaxKeyLen = 900
+
+// MaxSegmentLen is the longest path segment accepted, in bytes: the
+// file name limit of Linux filesystems, which the directory store and
+// file-backed S3 servers inherit.
+const MaxSegmentLen = 255
+
+// tempPrefix starts the names of the directory store's temporary files;
+// key segments may not start with it so that no key can collide with one.
+const tempPrefix = ".tend-tmp-"
+
+// TempPrefix is the start of names reserved for a store's temporary files.
+const TempPrefix = tempPrefix
+
+// ValidKey checks that key can be used with every store: valid UTF-8,
+// at most MaxKeyLen bytes, no control characters, slash-separated segments
+// of at most MaxSegmentLen bytes that are neither empty, "." nor "..", and
+// none starting with TempPrefix.
+func ValidKey(key string) error {
+	if why := keyProblem(key); why != "" {
+		return fmt.Errorf("invalid key %q: %s", clip(key), why)
+	}
+	return nil
+}
+
+// ValidPrefix checks a List prefix: "" or the start of some valid key.
+func ValidPrefix(prefix string) error {
+	if prefix == "" {
+		return nil
+	}
+	// A prefix is a whole key, or ends after a slash or inside a segment
+	// ("a/." starts "a/.x"): then it is valid completed by a placeholder.
+	if keyProblem(prefix) == "" {
+		return nil
+	}
+	if why := keyProblem(prefix + "x"); why != "" {
+		return fmt.Errorf("invalid prefix %q: %s", clip(prefix), why)
+	}
+	return nil
+}
+
+func keyProblem(key string) string {
+	switch {
+	case key == "":
+		return "empty"
+	case len(key) > MaxKeyLen:
+		return fmt.Sprintf("longer than %d bytes", MaxKeyLen)
+	case !utf8.ValidString(key):
+		return "not valid UTF-8"
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f {
+			return "control character"
+		}
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch {
+		case seg == "":
+			return "empty path segment (leading, trailing or double slash)"
+		case len(seg) > MaxSegmentLen:
+			return fmt.Sprintf("path segment longer than %d bytes", MaxSegmentLen)
+		case seg == "." || seg == "..":
+			return fmt.Sprintf("%q segment", seg)
+		case strings.HasPrefix(seg, tempPrefix):
+			return fmt.Sprintf("segments starting with %q are reserved", tempPrefix)
+		}
+	}
+	return ""
+}
+
+// clip shortens a key for an error message.
+func clip(key string) string {
+	if len(key) > 80 {
+		return key[:80] + "..."
+	}
+	return key
+}
+
+// Error is a failed store operation: which store, what, which key.
+type Error struct {
+	Store string // the store's String()
+	Op    string // "put", "get", "stat", "list", "delete"
+	Key   string // the key, or the prefix for list
+	Err   error
+}
+
+func (e *Error) Error() string {
+	what := e.Op
+	if e.Key != "" || e.Op == "list" {
+		what += fmt.Sprintf(" %q", e.Key)
+	}
+	return fmt.Sprintf("store %s: %s: %v", e.Store, what, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
