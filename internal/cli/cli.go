@@ -96,6 +96,7 @@ what would change, and converges every host over SSH.`,
 			parityCmd(),
 			secretCmd(),
 			envdirCmd(),
+			agentCmd(),
 			versionCmd(),
 		},
 	}

@@ -1,0 +1,255 @@
+// Package plan is tend's engine on the control machine: for each host it
+// connects over one SSH connection, makes sure tend's agent binary is there
+// (uploaded once per version, by content hash), sends the host's whole
+// desired state in one session and collects the agent's events. Hosts run
+// in parallel up to a bound; one host failing does not stop the others.
+// The engine reports through a callback and never prints.
+package plan
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	"tend/internal/agent"
+	"tend/internal/hint"
+	"tend/internal/transport/ssh"
+)
+
+// AgentDir is where the agent binaries live on a host.
+const AgentDir = "/var/lib/tend/agent"
+
+// Binary is the tend binary uploaded to hosts as the agent.
+type Binary struct {
+	Path string
+	Hash string // hex SHA-256 of the file
+	Arch string // GOARCH it runs on
+}
+
+// LoadBinary hashes the binary at path, built for GOARCH arch.
+func LoadBinary(path, arch string) (*Binary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent binary: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, fmt.Errorf("agent binary %s: %w", path, err)
+	}
+	return &Binary{Path: path, Hash: hex.EncodeToString(h.Sum(nil)), Arch: arch}, nil
+}
+
+// Self is the running tend binary, the agent by default.
+func Self() (*Binary, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return LoadBinary(p, runtime.GOARCH)
+}
+
+// remotePath is where a binary lives on hosts: one file per version.
+func (b *Binary) remotePath() string { return AgentDir + "/tend-" + b.Hash[:16] }
+
+// Target is one host to converge.
+type Target struct {
+	Name    string
+	SSH     ssh.Config
+	Desired *agent.Desired
+}
+
+// Options tune a run.
+type Options struct {
+	Mode     agent.Mode
+	Agent    *Binary
+	Parallel int                              // hosts at once; default 10
+	Progress func(host string, e agent.Event) // called for every event, from many goroutines
+}
+
+// Result is what happened on one host.
+type Result struct {
+	Host     string        `json:"host"`
+	Events   []agent.Event `json:"events"`  // resource and handler events, in order
+	Changed  int           `json:"changed"` // resources changed (apply) or to change (plan)
+	Uploaded bool          `json:"uploaded,omitempty"`
+	Err      error         `json:"-"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Changes returns the resource events that carry a change.
+func (r *Result) Changes() []agent.Event {
+	var out []agent.Event
+	for _, e := range r.Events {
+		if e.Change != nil || e.Type == agent.EventHandler {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Run converges (or plans) every target and returns one result per target,
+// in the targets' order.
+func Run(ctx context.Context, targets []Target, opts Options) []Result {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 10
+	}
+	results := make([]Result, len(targets))
+	sem := make(chan struct{}, opts.Parallel)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = runHost(ctx, t, opts)
+			if results[i].Err != nil {
+				results[i].Error = results[i].Err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func runHost(ctx context.Context, t Target, opts Options) Result {
+	res := Result{Host: t.Name}
+	fail := func(err error) Result {
+		res.Err = fmt.Errorf("host %s: %w", t.Name, err)
+		return res
+	}
+	c, err := ssh.Dial(ctx, t.SSH)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+	up, err := ensureAgent(ctx, c, opts.Agent)
+	if err != nil {
+		return fail(err)
+	}
+	res.Uploaded = up
+	in, err := json.Marshal(t.Desired)
+	if err != nil {
+		return fail(err)
+	}
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	runErr := make(chan error, 1)
+	go func() {
+		err := c.Run(ctx, opts.Agent.remotePath()+" agent "+string(opts.Mode), bytes.NewReader(in), pw, &stderr)
+		pw.CloseWithError(err)
+		runErr <- err
+	}()
+	var done *agent.Event
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		var e agent.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			continue // not an event: ignore, stderr tells
+		}
+		if opts.Progress != nil {
+			opts.Progress(t.Name, e)
+		}
+		if e.Type == agent.EventDone {
+			done = &e
+			continue
+		}
+		res.Events = append(res.Events, e)
+	}
+	io.Copy(io.Discard, pr)
+	err = <-runErr
+	switch {
+	case done == nil && err != nil:
+		msg := strings.TrimSpace(stderr.String())
+		if msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		return fail(fmt.Errorf("agent: %w", err))
+	case done == nil:
+		return fail(errors.New("agent ended without reporting"))
+	}
+	res.Changed = done.Changed
+	if done.Failed {
+		return fail(errors.New(done.Error))
+	}
+	return res
+}
+
+// ensureAgent makes sure this binary is on the host, uploading it when it is
+// not: to a temporary file, checked against its hash, then renamed, so a
+// broken upload never runs. It reports whether it uploaded.
+func ensureAgent(ctx context.Context, c *ssh.Client, b *Binary) (bool, error) {
+	path := b.remotePath()
+	out, err := c.Output(ctx, "uname -m; test -x "+path+" && echo present || true")
+	if err != nil {
+		return false, fmt.Errorf("probe: %w", err)
+	}
+	lines := strings.Fields(out)
+	if len(lines) == 0 {
+		return false, errors.New("probe: no answer from uname")
+	}
+	if arch := goarch(lines[0]); arch != b.Arch {
+		return false, hint.New(fmt.Sprintf("the host is %s (%s) but the agent binary is built for %s", lines[0], arch, b.Arch),
+			fmt.Sprintf("build tend for it (GOOS=linux GOARCH=%s CGO_ENABLED=0 go build ./cmd/tend) and run that tend", arch))
+	}
+	if len(lines) > 1 && lines[1] == "present" {
+		return false, nil
+	}
+	f, err := os.Open(b.Path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	tmp := path + ".upload"
+	cmd := fmt.Sprintf("set -e; umask 077; mkdir -p %s; cat > %s; echo '%s  %s' | sha256sum -c --quiet -; chmod 0755 %s; mv -f %s %s",
+		AgentDir, tmp, b.Hash, tmp, tmp, tmp, path)
+	var errb bytes.Buffer
+	if err := c.Run(ctx, cmd, f, io.Discard, &errb); err != nil {
+		return false, fmt.Errorf("upload agent: %w: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return true, nil
+}
+
+// goarch maps uname -m to a GOARCH.
+func goarch(m string) string {
+	switch m {
+	case "x86_64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	case "i686", "i386":
+		return "386"
+	case "armv7l", "armv6l":
+		return "arm"
+	}
+	return m
+}
+
+// Summary counts a run's results.
+type Summary struct {
+	Hosts, Changed, Failed int
+}
+
+// Summarize counts results.
+func Summarize(rs []Result) Summary {
+	s := Summary{Hosts: len(rs)}
+	for _, r := range rs {
+		s.Changed += r.Changed
+		if r.Err != nil {
+			s.Failed++
+		}
+	}
+	return s
+}

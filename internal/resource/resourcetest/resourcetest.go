@@ -1,0 +1,167 @@
+// Package resourcetest is the convergence suite every resource kind passes,
+// on a real lab host through tend's real agent over SSH: apply a series of
+// desired states; after each apply a plan shows no change, and a second
+// apply changes nothing.
+package resourcetest
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"tend/internal/agent"
+	"tend/internal/lab"
+	"tend/internal/lab/labtest"
+	"tend/internal/plan"
+	"tend/internal/spec"
+	tssh "tend/internal/transport/ssh"
+)
+
+var (
+	buildOnce sync.Once
+	binary    *plan.Binary
+	buildErr  error
+)
+
+// Agent builds tend once per test process (static, for the hosts) and
+// returns it as the agent binary.
+func Agent(t testing.TB) *plan.Binary {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tend-agent-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		out := filepath.Join(dir, "tend")
+		cmd := exec.Command("go", "build", "-o", out, "tend/cmd/tend")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = &buildError{err, string(b)}
+			return
+		}
+		binary, buildErr = plan.LoadBinary(out, runtime.GOARCH)
+	})
+	if buildErr != nil {
+		t.Fatalf("build the agent: %v", buildErr)
+	}
+	return binary
+}
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// Item makes a desired-state item of kind with name and fields s.
+func Item(kind spec.Kind, name string, s any) agent.Item {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return agent.Item{ID: string(kind) + ":" + name, Kind: kind, Name: name, Spec: b}
+}
+
+// Target returns how to reach a lab host as root.
+func Target(t testing.TB, l *labtest.Lab, host string, d *agent.Desired) plan.Target {
+	t.Helper()
+	h := l.Host(t, host)
+	signer, err := lab.Signer(l.Config, l.State.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(h.HostKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan.Target{Name: host, Desired: d,
+		SSH: tssh.Config{Host: h.Addr, Signer: signer, HostKey: hk, Timeout: 10 * time.Second}}
+}
+
+// Run runs the agent on the lab host in mode with desired state d.
+func Run(t testing.TB, l *labtest.Lab, host string, mode agent.Mode, d *agent.Desired) plan.Result {
+	t.Helper()
+	if d.Protocol == 0 {
+		d.Protocol = agent.Protocol
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rs := plan.Run(ctx, []plan.Target{Target(t, l, host, d)}, plan.Options{Mode: mode, Agent: Agent(t)})
+	return rs[0]
+}
+
+// State is one desired state of a convergence series.
+type State struct {
+	Name      string
+	Resources []agent.Item
+	Handlers  []agent.Handler
+	// Check, if set, asserts on the host after the state was applied.
+	Check func(t *testing.T)
+}
+
+// Converge applies each state in turn to the host and checks the
+// convergence rules: the first plan of a state that differs from the host
+// shows changes and changes nothing; apply succeeds; the plan after it is
+// empty; a second apply changes nothing.
+func Converge(t *testing.T, l *labtest.Lab, host string, states ...State) {
+	t.Helper()
+	for _, s := range states {
+		ok := t.Run(s.Name, func(t *testing.T) {
+			d := &agent.Desired{Protocol: agent.Protocol, Host: host, Resources: s.Resources, Handlers: s.Handlers}
+			first := Run(t, l, host, agent.Plan, d)
+			if first.Err != nil {
+				t.Fatalf("plan: %v", first.Err)
+			}
+			again := Run(t, l, host, agent.Plan, d)
+			if again.Changed != first.Changed {
+				t.Fatalf("a plan changed the host: %d changes, then %d", first.Changed, again.Changed)
+			}
+			applied := Run(t, l, host, agent.Apply, d)
+			if applied.Err != nil {
+				t.Fatalf("apply: %v", applied.Err)
+			}
+			if applied.Changed != first.Changed {
+				t.Errorf("apply changed %d resources, the plan said %d", applied.Changed, first.Changed)
+			}
+			after := Run(t, l, host, agent.Plan, d)
+			if after.Err != nil || after.Changed != 0 {
+				t.Fatalf("plan after apply: %d changes, err %v; want none:\n%s", after.Changed, after.Err, Describe(after))
+			}
+			second := Run(t, l, host, agent.Apply, d)
+			if second.Err != nil || second.Changed != 0 {
+				t.Fatalf("second apply: %d changes, err %v; want none:\n%s", second.Changed, second.Err, Describe(second))
+			}
+			if s.Check != nil {
+				s.Check(t)
+			}
+		})
+		if !ok {
+			return // later states build on this one
+		}
+	}
+}
+
+// Describe renders a result's changes for test messages.
+func Describe(r plan.Result) string {
+	var b strings.Builder
+	for _, e := range r.Events {
+		if e.Change != nil {
+			b.WriteString(e.ID + ": " + string(e.Change.Action) + " " + e.Change.Summary() + "\n")
+		}
+		if e.Error != "" {
+			b.WriteString(e.ID + e.Handler + ": error: " + e.Error + "\n")
+		}
+	}
+	return b.String()
+}
