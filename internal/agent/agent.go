@@ -16,7 +16,6 @@ import (
 	"slices"
 
 	"tend/internal/resource"
-	"tend/internal/resource/file"
 	"tend/internal/spec"
 )
 
@@ -272,38 +271,16 @@ func savePending(stateDir string, hs []Handler) error {
 	return resource.WriteFile(pendingPath(stateDir), b, resource.Meta{Mode: 0o600, Owner: "root", Group: "root"})
 }
 
-// build makes the resource of an item. The kinds are listed here, in one
-// place; a kind the spec knows but this agent does not is an error.
+// build makes the resource of an item; a kind the spec knows but this agent
+// does not is an error.
 func build(it Item) (resource.Resource, error) {
-	dec := func(v any) error {
-		d := json.NewDecoder(bytesReader(it.Spec))
-		d.DisallowUnknownFields()
-		if err := d.Decode(v); err != nil {
-			return fmt.Errorf("decode %s spec: %w", it.Kind, err)
-		}
-		return nil
+	newKind, ok := registry()[it.Kind]
+	if !ok {
+		return nil, fmt.Errorf("resource kind %q is not implemented yet by this tend version", it.Kind)
 	}
-	switch it.Kind {
-	case spec.KindFile:
-		var s spec.File
-		if err := dec(&s); err != nil {
-			return nil, err
-		}
-		return file.NewFile(it.Name, &s)
-	case spec.KindDirectory:
-		var s spec.Directory
-		if err := dec(&s); err != nil {
-			return nil, err
-		}
-		return file.NewDirectory(it.Name, &s)
-	case spec.KindSymlink:
-		var s spec.Symlink
-		if err := dec(&s); err != nil {
-			return nil, err
-		}
-		return &file.Symlink{Path: it.Name, Target: s.Target}, nil
-	case spec.KindAbsent:
-		return &file.Absent{Path: it.Name}, nil
+	r, err := newKind(it.Name, it.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", it.Kind, err)
 	}
-	return nil, fmt.Errorf("resource kind %q is not implemented yet by this tend version", it.Kind)
+	return r, nil
 }
