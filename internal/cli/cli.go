@@ -92,6 +92,9 @@ rules, tunnels, DNS records, secrets and backups in one repository, shows
 what would change, and converges every host over SSH.`,
 		subs: []*command{
 			labCmd(),
+			planCmd(),
+			applyCmd(),
+			hostCmd(),
 			validateCmd(),
 			parityCmd(),
 			secretCmd(),

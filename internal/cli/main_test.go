@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -34,6 +37,11 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(e *testscript.Env) error {
+			if bin, err := agentBinaryForTests(); err == nil {
+				e.Setenv("TEND_AGENT_BINARY", bin)
+			} else {
+				return err
+			}
 			name := labtest.Name()
 			e.Setenv("LAB", name)
 			// Labs made by scripts live in the script's own folder, and go
@@ -52,4 +60,29 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 	})
+}
+
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  error
+)
+
+// agentBinaryForTests builds tend once: scripts run the test binary as
+// tend, but hosts need the real binary as their agent.
+func agentBinaryForTests() (string, error) {
+	agentOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tend-agent-")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentPath = filepath.Join(dir, "tend")
+		cmd := exec.Command("go", "build", "-o", agentPath, "tend/cmd/tend")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("build the agent: %v\n%s", err, out)
+		}
+	})
+	return agentPath, agentErr
 }

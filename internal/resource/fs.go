@@ -94,6 +94,13 @@ func CheckMeta(c *Change, have, want Meta) {
 	c.Add("group", have.Group, want.Group)
 }
 
+// CreateMeta adds to c the metadata of a path about to be created.
+func CreateMeta(c *Change, want Meta) {
+	c.Add("mode", "", FormatMode(want.Mode))
+	c.Add("owner", "", want.Owner)
+	c.Add("group", "", want.Group)
+}
+
 // SetMeta sets owner, group and mode of path (in that order: chown clears
 // setuid bits).
 func SetMeta(path string, m Meta) error {

@@ -92,10 +92,8 @@ func (c *Change) Summary() string {
 		if f.Name == "content" {
 			if c.Sensitive {
 				parts = append(parts, "content (sensitive value changed)")
-			} else {
-				parts = append(parts, "content")
+				continue
 			}
-			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s %s -> %s", f.Name, orNone(f.From), orNone(f.To)))
 	}

@@ -48,7 +48,7 @@ func (f *File) Check(ctx context.Context) (*resource.Change, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		c := &resource.Change{Action: resource.Create, Diff: resource.Diff(f.Path, "", string(f.Content))}
 		c.Add("content", "", fmt.Sprintf("%d bytes", len(f.Content)))
-		resource.CheckMeta(c, resource.Meta{}, f.Meta)
+		resource.CreateMeta(c, f.Meta)
 		return c, nil
 	}
 	if err != nil {
@@ -104,7 +104,7 @@ func (d *Directory) Check(ctx context.Context) (*resource.Change, error) {
 	fi, have, err := resource.Stat(d.Path)
 	if errors.Is(err, fs.ErrNotExist) {
 		c := &resource.Change{Action: resource.Create}
-		resource.CheckMeta(c, resource.Meta{}, d.Meta)
+		resource.CreateMeta(c, d.Meta)
 		return c, nil
 	}
 	if err != nil {

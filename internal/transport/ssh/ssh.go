@@ -153,3 +153,41 @@ func (c *Client) Output(ctx context.Context, cmd string) (string, error) {
 	}
 	return out.String(), err
 }
+
+// errGotKey stops a handshake once the host key is known.
+var errGotKey = errors.New("host key received")
+
+// FetchHostKey connects to host:port and returns the host key it presents,
+// without authenticating. It is for recording a key (tend host trust): the
+// caller must show its fingerprint to be checked out of band.
+func FetchHostKey(ctx context.Context, host string, port int, timeout time.Duration) (ssh.PublicKey, error) {
+	if port == 0 {
+		port = 22
+	}
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	var got ssh.PublicKey
+	conf := &ssh.ClientConfig{
+		User: "root",
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			got = key
+			return errGotKey
+		},
+		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoRSASHA256},
+		Timeout:           timeout,
+	}
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	_, _, _, err = ssh.NewClientConn(conn, addr, conf)
+	if got != nil {
+		return got, nil
+	}
+	return nil, fmt.Errorf("ssh %s: no host key: %w", addr, err)
+}
