@@ -381,13 +381,20 @@ func report(s *session, env string, rs []plan.Result, mode tagent.Mode, asJSON b
 		s.printf("%s: %d resource(s) %s on %d host(s), %d host(s) failed\n", strings.ToUpper(string(mode[:1]))+string(mode[1:]), sum.Changed, verb, sum.Hosts, sum.Failed)
 	}
 	if sum.Failed > 0 {
-		var errs []string
+		var errs, hints []string
 		for _, r := range rs {
 			if r.Err != nil {
 				errs = append(errs, r.Err.Error())
+				if h := hint.Of(r.Err); h != "" && !slices.Contains(hints, h) {
+					hints = append(hints, h)
+				}
 			}
 		}
-		return fmt.Errorf("%d of %d host(s) failed:\n%s", sum.Failed, sum.Hosts, strings.Join(errs, "\n"))
+		err := fmt.Errorf("%d of %d host(s) failed:\n%s", sum.Failed, sum.Hosts, strings.Join(errs, "\n"))
+		if len(hints) > 0 {
+			return hint.Wrap(err, strings.Join(hints, "\n"))
+		}
+		return err
 	}
 	return nil
 }
