@@ -40,7 +40,7 @@ func (e *secretEnv) run(stdin string, args ...string) (string, string, int) {
 	e.t.Helper()
 	var out, errOut bytes.Buffer
 	s := &session{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string { return e.env[k] }}
-	tree := &command{name: "tend", subs: []*command{secretCmd()}}
+	tree := root()
 	if len(args) > 1 && args[0] == "secret" && args[1] != "keygen" && args[1] != "--help" {
 		args = append(args, "--repo", e.repo)
 	}

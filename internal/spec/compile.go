@@ -224,6 +224,11 @@ func (c *compiler) resource(d *Resource) *Resource {
 			}
 		})
 	}
+	// A file holding a secret is readable by its owner only, unless the
+	// spec says otherwise.
+	if f, ok := r.Spec.(*File); ok && r.Sensitive && d.nodes["mode"] == nil {
+		f.Mode = "0600"
+	}
 	return r
 }
 
