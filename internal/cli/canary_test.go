@@ -37,9 +37,9 @@ func TestSecretCanaryOnHosts(t *testing.T) {
 	e.env["TEND_AGENT_BINARY"] = bin
 	e.env["PATH"] = os.Getenv("PATH")
 	files := map[string]string{
-		"tend.yaml": "name: canary\n",
-		"environments/production.yaml": "secrets:\n  db_password: vault_db_password\nhosts:\n  host1:\n    address: 192.0.2.1\n    roles: [app]\n",
-		"roles/app/role.yaml": "resources:\n  - file: /etc/app/db.conf\n    template: db.conf.tmpl\n  - file: /etc/app/public.conf\n    content: \"port = 80\\n\"\n",
+		"tend.yaml":                        "name: canary\n",
+		"environments/production.yaml":     "secrets:\n  db_password: vault_db_password\nhosts:\n  host1:\n    address: 192.0.2.1\n    roles: [app]\n",
+		"roles/app/role.yaml":              "resources:\n  - file: /etc/app/db.conf\n    template: db.conf.tmpl\n  - file: /etc/app/public.conf\n    content: \"port = 80\\n\"\n",
 		"roles/app/templates/db.conf.tmpl": "user=app\npassword={{ .db_password }}\n",
 	}
 	write := func(name, content string) {

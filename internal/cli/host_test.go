@@ -34,9 +34,9 @@ func TestRealHostPath(t *testing.T) {
 	dead := strings.TrimSuffix(h.Addr, ".11") + ".250" // in the lab's subnet, nobody there
 	repo := t.TempDir()
 	files := map[string]string{
-		"tend.yaml": "name: real\n",
+		"tend.yaml":                    "name: real\n",
 		"environments/production.yaml": fmt.Sprintf("hosts:\n  web:\n    address: %s\n    roles: [motd]\n  gone:\n    address: %s\n    roles: [motd]\n", h.Addr, dead),
-		"roles/motd/role.yaml":          "resources:\n  - file: /etc/motd\n    content: \"hello from tend\\n\"\n",
+		"roles/motd/role.yaml":         "resources:\n  - file: /etc/motd\n    content: \"hello from tend\\n\"\n",
 	}
 	for name, content := range files {
 		os.MkdirAll(filepath.Join(repo, filepath.Dir(name)), 0o755)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"strings"
 
 	"tend/internal/hint"
 	"tend/internal/spec"
@@ -25,9 +27,16 @@ its file:line:column, and exits 2 when there is any.`,
 			if err := wantArgs(args, 0, 0, "no arguments"); err != nil {
 				return err
 			}
-			_, st, err := spec.Validate(repo)
+			r, st, err := spec.Validate(repo)
 			if err != nil {
 				return specError(err)
+			}
+			problems, notes := checkSecrets(s, r)
+			for _, n := range notes {
+				s.logf("tend: note: %s", n)
+			}
+			if len(problems) > 0 {
+				return &exitError{code: ExitUsage, err: hint.Wrap(fmt.Errorf("%w:\n%s", errSecrets, strings.Join(problems, "\n")), "docs/secrets.md describes the convention")}
 			}
 			s.printf("ok: %d environments, %d hosts, %d resources\n", st.Environments, st.Hosts, st.Resources)
 			return nil

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+
+	"tend/internal/secret"
+	"tend/internal/spec"
+)
+
+var vaultName = regexp.MustCompile(`\bvault_[A-Za-z0-9_]+`)
+
+// checkSecrets applies the secrets convention to a loaded repository:
+// every mapped secret exists in its environment's secret file (names only,
+// no key needed); a vault_ name appears nowhere but in a secrets: mapping and
+// the secret files; and, when a key at hand opens an environment's secrets,
+// no secret value appears in plain text in the repository. It returns one
+// message per problem, file:line first, and notes for what it could not check.
+func checkSecrets(s *session, r *spec.Repo) (problems, notes []string) {
+	files, err := repoFiles(r.Dir)
+	if err != nil {
+		return []string{err.Error()}, nil
+	}
+	mapping := map[string]bool{} // "file:line" of every secrets: entry
+	for _, env := range r.EnvironmentNames() {
+		e := r.Environments[env]
+		path, _ := secret.Path(r.Dir, env)
+		var f *secret.File
+		if _, err := os.Stat(path); err == nil {
+			if f, err = secret.Load(path); err != nil {
+				problems = append(problems, err.Error())
+				f = nil
+			}
+		}
+		if len(e.Secrets) > 0 && f == nil && err == nil {
+			notes = append(notes, fmt.Sprintf("environment %s maps secrets but has no secrets/%s.yaml yet: plan and apply will refuse to run (tend secret set %s NAME)", env, env, env))
+		}
+		for _, ref := range e.Secrets {
+			mapping[fmt.Sprintf("%s:%d", ref.Pos.File, ref.Pos.Line)] = true
+			switch {
+			case f != nil && !f.Has(ref.Secret):
+				problems = append(problems, fmt.Sprintf("%s: secret %s is not in secrets/%s.yaml; add it with: tend secret set %s %s", ref.Pos, ref.Secret, env, env, ref.Secret))
+			}
+		}
+	}
+	// vault_ names belong to the mapping and the secret files only.
+	for _, name := range slices.Sorted(mapsKeys(files)) {
+		if strings.HasPrefix(name, "secrets/") {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(files[name]))
+		for line := 1; sc.Scan(); line++ {
+			if m := vaultName.FindString(sc.Text()); m != "" && !mapping[fmt.Sprintf("%s:%d", name, line)] {
+				problems = append(problems, fmt.Sprintf("%s:%d: %s: secret names are used only under secrets: in an environment file; use its plain name", name, line, m))
+			}
+		}
+	}
+	// Plain-text copies of secret values, for the environments a key opens.
+	if !hasSecretFiles(r) {
+		return problems, notes
+	}
+	ids, err := secret.Identities(s.getenv)
+	if err != nil {
+		return problems, append(notes, "no secrets key at hand: the check for secret values in plain text was skipped")
+	}
+	for _, env := range r.EnvironmentNames() {
+		path, _ := secret.Path(r.Dir, env)
+		f, err := secret.Load(path)
+		if err != nil {
+			continue // missing, or reported above
+		}
+		vals, err := f.Decrypt(ids)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("the key at hand does not open secrets/%s.yaml: its values were not looked for in plain text", env))
+			continue
+		}
+		for _, fd := range secret.FindPlaintext(vals, files) {
+			problems = append(problems, fd.String()+" (environment "+env+"): remove it and use the secret's plain name")
+		}
+	}
+	return problems, notes
+}
+
+func hasSecretFiles(r *spec.Repo) bool {
+	m, _ := filepath.Glob(filepath.Join(r.Dir, "secrets", "*.yaml"))
+	return len(m) > 0
+}
+
+// repoFiles reads the repository's text files (not .git, not secrets/,
+// nothing over 1 MiB), by slash path.
+func repoFiles(dir string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if d.Name() == ".git" || rel == "secrets" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil || !info.Mode().IsRegular() || info.Size() > 1<<20 {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !bytes.Contains(b, []byte{0}) {
+			out[rel] = b
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+var errSecrets = errors.New("the repository breaks the secrets convention")
