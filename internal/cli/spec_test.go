@@ -48,7 +48,7 @@ func TestSpecExitCodes(t *testing.T) {
 		code         int
 		stdout, errs string // prefixes of stdout and stderr
 	}{
-		{[]string{"validate", "--repo", good}, ExitOK, "ok: 2 environments, 2 hosts, 28 resources\n", ""},
+		{[]string{"validate", "--repo", good}, ExitOK, "ok: 2 environments, 2 hosts, 28 resources\n", "tend: note: environment production maps secrets but has no secrets/production.yaml yet"},
 		{[]string{"validate", "--repo", "../spec/testdata/bad/bad-mode"}, ExitUsage, "", "tend: error: roles/base/role.yaml:4:11: file /etc/motd: mode"},
 		{[]string{"validate", "--repo", "../spec/testdata/bad/undefined-var"}, ExitUsage, "", "tend: error: roles/base/role.yaml:3:28: file /etc/motd: content: undefined variable .site_name"},
 		{[]string{"validate", "--repo", filepath.Join(t.TempDir(), "none")}, ExitUsage, "", "tend: error: repository "},
