@@ -88,6 +88,23 @@ func TestSecretCanaryOnHosts(t *testing.T) {
 		t.Fatalf("db.conf after rotation: %q", got)
 	}
 
+	// Bad secrets: a key that does not open the file, a truncated file.
+	// Each is a clear error, and nothing reaches the host.
+	write("roles/app/role.yaml", files["roles/app/role.yaml"])
+	l.Run(t, "host1", "echo untouched > /etc/app/public.conf")
+	otherKey, _ := e.keygen("intruder")
+	e.useKey(otherKey)
+	e.fails(ExitFailure, "", append([]string{"apply", "production"}, lab...), "secrets/production.yaml", pub)
+	e.useKey(key)
+	secrets := filepath.Join(e.repo, "secrets", "production.yaml")
+	whole, _ := os.ReadFile(secrets)
+	os.WriteFile(secrets, whole[:len(whole)-20], 0o644)
+	e.fails(ExitFailure, "", append([]string{"apply", "production"}, lab...), "secrets/production.yaml:")
+	os.WriteFile(secrets, whole, 0o644)
+	if got := l.Run(t, "host1", "cat /etc/app/public.conf"); got != "untouched\n" {
+		t.Errorf("an apply with unreadable secrets changed the host: %q", got)
+	}
+
 	// Where the canary must never be.
 	for i, o := range e.outputs {
 		if strings.Contains(o, canary) {
