@@ -1,11 +1,15 @@
 package agent_test
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"tend/internal/agent"
 	"tend/internal/lab/labtest"
+	"tend/internal/plan"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
 )
@@ -67,5 +71,58 @@ func TestHandlers(t *testing.T) {
 	r = resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: []agent.Item{conf("# one\n")}, Handlers: restart})
 	if r.Err != nil || len(r.Events) != 1 || pid() != after {
 		t.Fatalf("a run with nothing to do fired a handler: %+v", r.Events)
+	}
+}
+
+// TestKilledApply kills the agent with SIGKILL in the middle of an apply:
+// every file is then either absent or complete, and the next apply
+// converges and leaves no temporary file behind.
+func TestKilledApply(t *testing.T) {
+	l := labtest.New(t, 1)
+	const n = 3000
+	content := strings.Repeat("tend writes whole files or nothing\n", 300) // 10.5 kB
+	var items []agent.Item
+	items = append(items, resourcetest.Item(spec.KindDirectory, "/srv/many", spec.Directory{}))
+	for i := 0; i < n; i++ {
+		items = append(items, resourcetest.Item(spec.KindFile, fmt.Sprintf("/srv/many/f%04d", i), spec.File{Content: content}))
+	}
+	d := &agent.Desired{Resources: items}
+	done := make(chan plan.Result, 1)
+	go func() { done <- resourcetest.Run(t, l, "host1", agent.Apply, d) }()
+	// Kill the agent once it has written some files, but not all.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, _ := l.Enter(t, "host1", "sh", "-c", "ls /srv/many 2>/dev/null | wc -l")
+		if c, _ := strconv.Atoi(strings.TrimSpace(out)); c > 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the apply wrote nothing in two minutes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, err := l.Enter(t, "host1", "pkill", "-9", "-f", "agent apply"); err != nil {
+		t.Fatalf("pkill: %v %s", err, out)
+	}
+	r := <-done
+	if r.Err == nil {
+		t.Fatal("the killed apply reported success")
+	}
+	sizes := l.Run(t, "host1", "find /srv/many -name 'f*' -type f -printf '%s\\n' | sort | uniq -c")
+	if got := strings.Fields(sizes); len(got) != 2 || got[1] != strconv.Itoa(len(content)) {
+		t.Fatalf("after the kill, files are not all whole (count size):\n%s", sizes)
+	}
+	if c, _ := strconv.Atoi(strings.Fields(sizes)[0]); c >= n {
+		t.Fatalf("the kill came too late to test anything: %d files written", c)
+	}
+	r = resourcetest.Run(t, l, "host1", agent.Apply, d)
+	if r.Err != nil {
+		t.Fatalf("the next apply: %v", r.Err)
+	}
+	if left := l.Run(t, "host1", "find /srv/many -name '.tend-*' | wc -l; ls /srv/many | wc -l"); left != "0\n"+strconv.Itoa(n)+"\n" {
+		t.Errorf("temporary files left, files: %q", left)
+	}
+	if r := resourcetest.Run(t, l, "host1", agent.Plan, d); r.Err != nil || r.Changed != 0 {
+		t.Errorf("plan after recovery: %v, %d changes", r.Err, r.Changed)
 	}
 }

@@ -124,6 +124,13 @@ func WriteFile(path string, data []byte, m Meta) error {
 		return err
 	}
 	dir := filepath.Dir(path)
+	// A run killed in the middle of writing this file left its temporary
+	// file behind: it is garbage now.
+	if stale, _ := filepath.Glob(filepath.Join(dir, ".tend-"+globEscape(filepath.Base(path))+".*")); len(stale) > 0 {
+		for _, p := range stale {
+			os.Remove(p)
+		}
+	}
 	f, err := os.CreateTemp(dir, ".tend-"+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -169,4 +176,17 @@ func SyncDir(dir string) error {
 		return err
 	}
 	return nil
+}
+
+// globEscape escapes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
