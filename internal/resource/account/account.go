@@ -247,16 +247,40 @@ func (u *User) Apply(ctx context.Context, c *resource.Change) error {
 }
 
 // makeHome creates a new home directory that does not exist yet, as
-// useradd would (mode 0700, owned by the user). The old home is left as it
-// is: moving a user's files is a decision for a person.
+// useradd -m would (mode from /etc/login.defs, owned by the user). The old
+// home is left as it is: moving a user's files is a decision for a person.
 func (u *User) makeHome() error {
 	if _, err := os.Lstat(u.Home); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(u.Home, 0o700); err != nil {
+	b, _ := os.ReadFile(LoginDefs)
+	mode := HomeMode(b)
+	if err := os.MkdirAll(u.Home, mode); err != nil {
 		return fmt.Errorf("create home %s: %w", u.Home, err)
 	}
-	return resource.SetMeta(u.Home, resource.Meta{Mode: 0o700, Owner: u.Name, Group: u.Group})
+	return resource.SetMeta(u.Home, resource.Meta{Mode: mode, Owner: u.Name, Group: u.Group})
+}
+
+// LoginDefs is the file useradd reads its defaults from.
+var LoginDefs = "/etc/login.defs"
+
+// HomeMode returns the mode useradd gives a new home directory, given
+// login.defs: HOME_MODE, else 0777 without UMASK, else 0755.
+func HomeMode(loginDefs []byte) os.FileMode {
+	vals := map[string]string{}
+	for _, line := range strings.Split(string(loginDefs), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && !strings.HasPrefix(f[0], "#") {
+			vals[f[0]] = f[1]
+		}
+	}
+	if m, err := strconv.ParseUint(vals["HOME_MODE"], 8, 32); err == nil && m <= 0o777 {
+		return os.FileMode(m)
+	}
+	if m, err := strconv.ParseUint(vals["UMASK"], 8, 32); err == nil && m <= 0o777 {
+		return os.FileMode(0o777 &^ m)
+	}
+	return 0o755
 }
 
 func idString(id *int) string {

@@ -91,12 +91,10 @@ func Parse(line string) (k Key, ok bool) {
 		return Key{}, false
 	}
 	rest := line
-	if f, r := field(rest); !isKeyType(f) {
+	if f, _ := field(rest); !isKeyType(f) {
 		// Options come first: a comma-separated list that may hold quoted
 		// strings with spaces.
 		k.Options, rest = options(rest)
-	} else {
-		_ = r
 	}
 	k.Type, rest = field(rest)
 	k.Data, rest = field(rest)
@@ -224,9 +222,9 @@ func (k *Keys) Check(ctx context.Context) (*resource.Change, error) {
 		return nil, fmt.Errorf("%s is not a directory: remove it, sshd reads keys from %s", p.dir, p.file)
 	default:
 		resource.CheckMeta(c, dirMeta, want.dir)
-		for i := range c.Fields {
-			c.Fields[i].Name = ".ssh " + c.Fields[i].Name
-		}
+	}
+	for i := range c.Fields {
+		c.Fields[i].Name = ".ssh " + c.Fields[i].Name
 	}
 
 	old := ""
