@@ -1,8 +1,23 @@
 package agent
 
-import "tend/internal/spec"
+import (
+	"tend/internal/resource"
+	"tend/internal/resource/postgres"
+	"tend/internal/spec"
+)
 
 // postgresKinds lists the kinds of this family; see registry.
 func postgresKinds() map[spec.Kind]constructor {
-	return map[spec.Kind]constructor{}
+	return map[spec.Kind]constructor{
+		spec.KindPostgresSettings: with(func(n string, s *spec.PostgresSettings) (resource.Resource, error) {
+			return postgres.NewSettings(n, s)
+		}),
+		spec.KindPostgresHBA: with(func(n string, s *spec.PostgresHBA) (resource.Resource, error) { return postgres.NewHBA(n, s) }),
+		spec.KindPostgresRole: with(func(n string, s *spec.PostgresRole) (resource.Resource, error) {
+			return postgres.NewRole(n, s)
+		}),
+		spec.KindPostgresDatabase: with(func(n string, s *spec.PostgresDatabase) (resource.Resource, error) {
+			return postgres.NewDatabase(n, s)
+		}),
+	}
 }
