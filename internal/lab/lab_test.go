@@ -93,6 +93,20 @@ func TestHosts(t *testing.T) {
 		}
 	})
 
+	t.Run("a host manages its own network", func(t *testing.T) {
+		before, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+		l.Run(t, "host2", "sysctl -qw net.ipv4.ip_forward=1; nft add table inet tendtest")
+		if out := l.Run(t, "host2", "cat /proc/sys/net/ipv4/ip_forward; nft list tables"); out != "1\ntable inet tendtest\n" {
+			t.Errorf("host2: %q", out)
+		}
+		if out := l.Run(t, "host1", "nft list tables"); out != "" {
+			t.Errorf("host2's firewall shows on host1: %q", out)
+		}
+		if after, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); string(after) != string(before) {
+			t.Errorf("a host changed this machine's ip_forward: %q -> %q", before, after)
+		}
+	})
+
 	t.Run("nsenter reaches the host without SSH", func(t *testing.T) {
 		out, err := l.Enter(t, "host2", "hostname")
 		if err != nil || strings.TrimSpace(out) != "host2" {

@@ -281,7 +281,11 @@ func bootHost(ctx context.Context, c Config, s *State, h *Host, root *Root) erro
 	cmd := exec.Command("systemd-nspawn", "--quiet", "--register=no", "--keep-unit",
 		"--directory="+h.Merged(), "--machine="+s.Name+"-"+h.Name,
 		"--network-namespace-path=/run/netns/"+h.Netns,
+		// The host manages its own network: firewall rules, forwarding.
+		"--capability=CAP_NET_ADMIN",
 		"--console=read-only", "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--boot")
+	// ...and its own network sysctls (/proc/sys/net is its namespace's).
+	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_API_VFS_WRITABLE=network")
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
