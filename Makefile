@@ -12,11 +12,15 @@ build:
 deps:
 	scripts/deps
 
-# The main job on the built-in default: boot a local lab and show it.
+# The main job on the built-in default: boot a local lab with the hosts of
+# the example infrastructure, apply it, then show that a second plan has
+# nothing to change.
 demo: deps build
-	bin/tend lab up --lab demo
+	bin/tend lab up --lab demo --from examples/foi --env production
+	bin/tend apply production --repo examples/foi --lab demo
+	bin/tend plan production --repo examples/foi --lab demo
 	@echo
-	@echo "Try: bin/tend lab ssh --lab demo host1 systemctl status nginx"
+	@echo "Try: bin/tend lab ssh --lab demo app curl -s localhost"
 	@echo "Stop it with: bin/tend lab down --lab demo"
 
 # Every test, with real components required: a test that needs the lab or a
