@@ -169,6 +169,11 @@ func leftovers(t *testing.T, c lab.Config, s *lab.State, ns map[string]bool) []s
 	}
 	names := []string{s.Bridge}
 	for _, h := range s.Hosts {
+		for _, pat := range []string{"/sys/fs/cgroup/*/tend-lab/", "/sys/fs/cgroup/*/*/*/tend-lab/"} {
+			if m, _ := filepath.Glob(pat + h.Netns); len(m) > 0 && h.Netns != "" {
+				left = append(left, "cgroups "+strings.Join(m, " "))
+			}
+		}
 		names = append(names, h.Veth)
 		if _, err := os.Stat("/run/netns/" + h.Netns); err == nil {
 			left = append(left, "network namespace "+h.Netns)

@@ -277,13 +277,20 @@ func bootHost(ctx context.Context, c Config, s *State, h *Host, root *Root) erro
 		return err
 	}
 	defer console.Close()
-	// Not CommandContext: the host outlives this tend process.
-	cmd := exec.Command("systemd-nspawn", "--quiet", "--register=no", "--keep-unit",
+	cgroups := cgroupDirs(h.Netns)
+	if err := makeCgroups(cgroups); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	// A shell joins the host's cgroups, then becomes systemd-nspawn (same
+	// PID). Not CommandContext: the host outlives this tend process.
+	join := `while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs"; shift; done; shift; exec "$@"`
+	args := append(append([]string{"-c", join, "sh"}, cgroups...), "--", "systemd-nspawn")
+	cmd := exec.Command("sh", append(args, "--quiet", "--register=no", "--keep-unit",
 		"--directory="+h.Merged(), "--machine="+s.Name+"-"+h.Name,
 		"--network-namespace-path=/run/netns/"+h.Netns,
 		// The host manages its own network: firewall rules, forwarding.
 		"--capability=CAP_NET_ADMIN",
-		"--console=read-only", "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--boot")
+		"--console=read-only", "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--boot")...)
 	// ...and its own network sysctls (/proc/sys/net is its namespace's).
 	cmd.Env = append(os.Environ(), "SYSTEMD_NSPAWN_API_VFS_WRITABLE=network")
 	cmd.Stdout, cmd.Stderr = console, console
@@ -448,6 +455,9 @@ func waitSSH(ctx context.Context, c Config, lab string, h *Host, bound time.Dura
 func removeHost(ctx context.Context, h *Host) error {
 	stopHost(h)
 	var errs []error
+	if err := removeCgroups(cgroupDirs(h.Netns)); err != nil {
+		errs = append(errs, err)
+	}
 	if err := unwireHost(ctx, h); err != nil {
 		errs = append(errs, err)
 	}
