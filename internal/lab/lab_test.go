@@ -196,6 +196,11 @@ func leftovers(t *testing.T, c lab.Config, s *lab.State, ns map[string]bool) []s
 	if _, err := os.Stat(labDir); err == nil {
 		left = append(left, "folder "+labDir)
 	}
+	for _, h := range s.Hosts {
+		if _, err := os.Stat("/run/systemd/nspawn/propagate/" + s.Name + "-" + h.Name); err == nil {
+			left = append(left, "folder /run/systemd/nspawn/propagate/"+s.Name+"-"+h.Name)
+		}
+	}
 	return left
 }
 
@@ -234,8 +239,13 @@ func TestUpIsIdempotentAndDownLeavesNothing(t *testing.T) {
 			t.Errorf("second up restarted %s (pid %d -> %d)", h.Name, pids[h.Name], h.PID)
 		}
 	}
-	// A host that died is remade by the next up.
-	syscall.Kill(s2.Host("host1").PID, syscall.SIGKILL)
+	// A host that died (its systemd and systemd-nspawn gone) is remade by
+	// the next up.
+	h1 := s2.Host("host1")
+	if init, err := h1.InitPID(); err == nil {
+		syscall.Kill(init, syscall.SIGKILL)
+	}
+	syscall.Kill(h1.PID, syscall.SIGKILL)
 	s3, err := lab.Up(ctx, c, name, lab.Options{Hosts: hostNames(1), Packages: lab.DefaultPackages, RepoPackages: lab.DefaultRepoPackages})
 	if err != nil {
 		t.Fatal(err)

@@ -286,7 +286,7 @@ func bootHost(ctx context.Context, c Config, s *State, h *Host, root *Root) erro
 	join := `while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs"; shift; done; shift; exec "$@"`
 	args := append(append([]string{"-c", join, "sh"}, cgroups...), "--", "systemd-nspawn")
 	cmd := exec.Command("sh", append(args, "--quiet", "--register=no", "--keep-unit",
-		"--directory="+h.Merged(), "--machine="+s.Name+"-"+h.Name,
+		"--directory="+h.Merged(), "--machine="+machineName(h),
 		"--network-namespace-path=/run/netns/"+h.Netns,
 		// The host manages its own network: firewall rules, forwarding.
 		"--capability=CAP_NET_ADMIN",
@@ -464,6 +464,11 @@ func removeHost(ctx context.Context, h *Host) error {
 	if err := removeAll(h.Dir); err != nil {
 		errs = append(errs, err)
 	}
+	// systemd-nspawn removes this folder when it exits, but not when it
+	// was killed.
+	if err := removeAll(filepath.Join("/run/systemd/nspawn/propagate", machineName(h))); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("host %s: remove: %w", h.Name, err)
 	}
@@ -541,3 +546,7 @@ func tuneMachine(c Config) error {
 	}
 	return nil
 }
+
+// machineName is the host's systemd-nspawn machine name: its network
+// namespace's name without the "tend-" prefix, "LAB-HOST".
+func machineName(h *Host) string { return strings.TrimPrefix(h.Netns, "tend-") }
