@@ -246,6 +246,13 @@ func TestUpIsIdempotentAndDownLeavesNothing(t *testing.T) {
 		syscall.Kill(init, syscall.SIGKILL)
 	}
 	syscall.Kill(h1.PID, syscall.SIGKILL)
+	for i := 0; i < 200; i++ { // wait until it is gone (or a zombie)
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(h1.PID) + "/stat")
+		if j := strings.LastIndexByte(string(stat), ')'); err != nil || j > 0 && stat[j+2] == 'Z' {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	s3, err := lab.Up(ctx, c, name, lab.Options{Hosts: hostNames(1), Packages: lab.DefaultPackages, RepoPackages: lab.DefaultRepoPackages})
 	if err != nil {
 		t.Fatal(err)
