@@ -367,6 +367,9 @@ func TestUpErrors(t *testing.T) {
 		if _, err := os.Stat("/sys/class/net/tlb-" + name); err != nil {
 			t.Errorf("up removed an interface that was not its own")
 		}
+		if _, err := os.Stat(filepath.Join(c.StateDir, name)); err == nil {
+			t.Errorf("a failed up left its folder %s", filepath.Join(c.StateDir, name))
+		}
 	})
 
 	t.Run("namespace name taken", func(t *testing.T) {

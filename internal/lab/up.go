@@ -110,6 +110,7 @@ func Up(ctx context.Context, c Config, name string, opts Options) (*State, error
 	}
 	if fresh {
 		if s, err = create(c, name); err != nil {
+			os.RemoveAll(c.labDir(name)) // only its lock file: nothing was made
 			return nil, err
 		}
 	}
