@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -52,7 +53,7 @@ func checkSecrets(s *session, r *spec.Repo) (problems, notes []string) {
 		}
 	}
 	// vault_ names belong to the mapping and the secret files only.
-	for _, name := range slices.Sorted(mapsKeys(files)) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		if strings.HasPrefix(name, "secrets/") {
 			continue
 		}
@@ -129,14 +130,5 @@ func repoFiles(dir string) (map[string][]byte, error) {
 	return out, nil
 }
 
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
 
 var errSecrets = errors.New("the repository breaks the secrets convention")

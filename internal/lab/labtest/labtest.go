@@ -132,6 +132,17 @@ func (l *Lab) Run(t testing.TB, host, cmd string) string {
 	return out
 }
 
+// MustEnter is Enter that fails the test when the command fails, and
+// returns its output.
+func (l *Lab) MustEnter(t testing.TB, host string, args ...string) string {
+	t.Helper()
+	out, err := l.Enter(t, host, args...)
+	if err != nil {
+		t.Fatalf("%s: %s: %v: %s", host, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 // Enter runs a command inside the host's namespaces with nsenter, without
 // SSH: for assertions that must not depend on what is being tested.
 func (l *Lab) Enter(t testing.TB, host string, args ...string) (string, error) {

@@ -19,11 +19,7 @@ func TestConverge(t *testing.T) {
 	// trimmed output.
 	enter := func(t *testing.T, args ...string) string {
 		t.Helper()
-		out, err := l.Enter(t, "host1", args...)
-		if err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
+		return strings.TrimSpace(l.MustEnter(t, "host1", args...))
 	}
 	expect := func(t *testing.T, want string, args ...string) {
 		t.Helper()

@@ -95,14 +95,7 @@ func TestNew(t *testing.T) {
 
 func TestConverge(t *testing.T) {
 	l := labtest.New(t, 1)
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, err := l.Enter(t, "host1", args...)
-		if err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	run := func(t *testing.T, args ...string) string { t.Helper(); return l.MustEnter(t, "host1", args...) }
 	const header = "# Managed by tend: changes here are overwritten.\nSHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 	// A file changed by hand, with a mode cron refuses (group-writable).
 	l.Run(t, "host1", "echo '* * * * * root rm -rf /tmp/x' > /etc/cron.d/cleanup && chmod 664 /etc/cron.d/cleanup")

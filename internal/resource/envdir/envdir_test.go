@@ -14,14 +14,7 @@ import (
 
 func TestConverge(t *testing.T) {
 	l := labtest.New(t, 1)
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, err := l.Enter(t, "host1", args...)
-		if err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	run := func(t *testing.T, args ...string) string { t.Helper(); return l.MustEnter(t, "host1", args...) }
 	// vars reads the directory on the host as envdir does.
 	vars := func(t *testing.T, dir string) map[string]string {
 		t.Helper()

@@ -14,19 +14,9 @@ func TestConverge(t *testing.T) {
 	l := labtest.New(t, 1)
 	item := resourcetest.Item
 	stat := func(t *testing.T, path string) string {
-		out, err := l.Enter(t, "host1", "stat", "-c", "%F %a %U:%G", path)
-		if err != nil {
-			t.Fatalf("stat %s: %v: %s", path, err, out)
-		}
-		return strings.TrimSpace(out)
+		return strings.TrimSpace(l.MustEnter(t, "host1", "stat", "-c", "%F %a %U:%G", path))
 	}
-	cat := func(t *testing.T, path string) string {
-		out, err := l.Enter(t, "host1", "cat", path)
-		if err != nil {
-			t.Fatalf("cat %s: %v: %s", path, err, out)
-		}
-		return out
-	}
+	cat := func(t *testing.T, path string) string { return l.MustEnter(t, "host1", "cat", path) }
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create",

@@ -41,11 +41,7 @@ func TestConverge(t *testing.T) {
 	}
 	enter := func(t *testing.T, args ...string) string {
 		t.Helper()
-		out, err := l.Enter(t, "host1", args...)
-		if err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(out)
+		return strings.TrimSpace(l.MustEnter(t, "host1", args...))
 	}
 	// deployed asserts what current points to, what it serves, and which
 	// releases are kept.

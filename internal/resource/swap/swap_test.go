@@ -20,14 +20,7 @@ func ptr(n int) *int { return &n }
 func TestConverge(t *testing.T) {
 	l := labtest.New(t, 1)
 	item := resourcetest.Item
-	enter := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, err := l.Enter(t, "host1", args...)
-		if err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	enter := func(t *testing.T, args ...string) string { t.Helper(); return l.MustEnter(t, "host1", args...) }
 	check := func(size, swappiness string) func(t *testing.T) {
 		return func(t *testing.T) {
 			// %b blocks of 512 bytes: allocated, not a sparse file.

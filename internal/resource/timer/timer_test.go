@@ -56,14 +56,7 @@ func TestUnits(t *testing.T) {
 
 func TestConverge(t *testing.T) {
 	l := labtest.New(t, 1)
-	enter := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, err := l.Enter(t, "host1", args...)
-		if err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	enter := func(t *testing.T, args ...string) string { t.Helper(); return l.MustEnter(t, "host1", args...) }
 	// fire runs the job now, as its timer would, and returns what it wrote.
 	fire := func(t *testing.T, name, out string) string {
 		t.Helper()
