@@ -130,5 +130,4 @@ func repoFiles(dir string) (map[string][]byte, error) {
 	return out, nil
 }
 
-
 var errSecrets = errors.New("the repository breaks the secrets convention")
