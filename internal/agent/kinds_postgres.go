@@ -2,6 +2,7 @@ package agent
 
 import (
 	"tend/internal/resource"
+	"tend/internal/resource/pgbackup"
 	"tend/internal/resource/postgres"
 	"tend/internal/spec"
 )
@@ -15,6 +16,9 @@ func postgresKinds() map[spec.Kind]constructor {
 		spec.KindPostgresHBA: with(func(n string, s *spec.PostgresHBA) (resource.Resource, error) { return postgres.NewHBA(n, s) }),
 		spec.KindPostgresRole: with(func(n string, s *spec.PostgresRole) (resource.Resource, error) {
 			return postgres.NewRole(n, s)
+		}),
+		spec.KindPostgresBackup: with(func(n string, s *spec.PostgresBackup) (resource.Resource, error) {
+			return pgbackup.New(n, s)
 		}),
 		spec.KindPostgresDatabase: with(func(n string, s *spec.PostgresDatabase) (resource.Resource, error) {
 			return postgres.NewDatabase(n, s)

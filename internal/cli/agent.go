@@ -2,25 +2,48 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
 
 	"tend/internal/agent"
+	"tend/internal/hint"
+	"tend/internal/pitr"
 )
+
+// ExitAbortRecovery is the exit code of `tend agent wal-fetch` for any
+// failure other than "this file is not archived" (exit 1): PostgreSQL
+// aborts recovery on an exit code above 125 instead of taking the end of
+// the archive for the end of history and promoting.
+const ExitAbortRecovery = 126
 
 func agentCmd() *command {
 	return &command{
 		name:    "agent",
-		args:    "plan|apply",
-		summary: "run on a host by tend itself: converge from a desired state on stdin",
+		summary: "run on a host by tend itself: converge, archive WAL, back up",
 		help: `tend uploads itself to each host and runs "tend agent apply" there over SSH,
 with the host's desired state on standard input; it writes JSON events on
-standard output. People do not run it; it is documented in docs/agent.md.`,
+standard output. PostgreSQL's archive_command runs "tend agent wal-push",
+restores run "tend agent wal-fetch", and the backup timer runs
+"tend agent pg-backup". People do not run these; see docs/agent.md and
+docs/pitr.md.`,
+		subs: []*command{
+			agentModeCmd(agent.Plan), agentModeCmd(agent.Apply),
+			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(),
+		},
+	}
+}
+
+func agentModeCmd(mode agent.Mode) *command {
+	return &command{
+		name:    string(mode),
+		summary: string(mode) + " the desired state read on standard input",
 		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "plan or apply"); err != nil {
+			if err := wantArgs(args, 0, 0, ""); err != nil {
 				return err
-			}
-			mode := agent.Mode(args[0])
-			if mode != agent.Plan && mode != agent.Apply {
-				return &usageError{msg: "expected plan or apply, not " + args[0]}
 			}
 			if err := agent.Run(ctx, mode, s.stdin, s.stdout, agent.Options{StateDir: s.getenv("TEND_AGENT_STATE")}); err != nil {
 				return &exitError{code: ExitFailure} // the events said what failed
@@ -28,4 +51,139 @@ standard output. People do not run it; it is documented in docs/agent.md.`,
 			return nil
 		},
 	}
+}
+
+func configFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "config", "", "the backup configuration file (/etc/tend/pitr/NAME.json)")
+}
+
+func walPushCmd() *command {
+	var conf string
+	return &command{
+		name:    "wal-push",
+		args:    "--config FILE PATH",
+		summary: "archive one WAL file (PostgreSQL's archive_command)",
+		flags:   func(fs *flag.FlagSet) { configFlag(fs, &conf) },
+		run: func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, 1, 1, "the WAL file's path (%p)"); err != nil {
+				return err
+			}
+			c, err := pitr.LoadConfig(conf)
+			if err != nil {
+				return err
+			}
+			a, err := c.Open(ctx, nil, nil)
+			if err != nil {
+				return err
+			}
+			return c.PushReady(ctx, a, args[0])
+		},
+	}
+}
+
+func walFetchCmd() *command {
+	var conf string
+	return &command{
+		name:    "wal-fetch",
+		args:    "--config FILE NAME DEST",
+		summary: "restore one archived WAL file (PostgreSQL's restore_command)",
+		help: `Exits 1 when the file is not in the archive (the normal end of recovery),
+and 126 on any other failure, after retries: PostgreSQL then aborts recovery
+instead of promoting on an incomplete archive. A segment missing while later
+ones are archived (a gap) is such a failure.`,
+		flags: func(fs *flag.FlagSet) { configFlag(fs, &conf) },
+		run: func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, 2, 2, "the file's name (%f) and destination (%p)"); err != nil {
+				return err
+			}
+			abort := func(err error) error { return &exitError{code: ExitAbortRecovery, err: err} }
+			c, err := pitr.LoadConfig(conf)
+			if err != nil {
+				return abort(err)
+			}
+			ids, err := c.Identities()
+			if err != nil {
+				return abort(err)
+			}
+			a, err := c.Open(ctx, nil, ids)
+			if err != nil {
+				return abort(err)
+			}
+			err = c.FetchTo(ctx, a, args[0], args[1])
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, pitr.ErrAbsent):
+				return &exitError{code: ExitFailure, err: err}
+			}
+			return abort(err)
+		},
+	}
+}
+
+func pgBackupCmd() *command {
+	var conf string
+	return &command{
+		name:    "pg-backup",
+		args:    "--config FILE",
+		summary: "take a base backup now (the backup timer runs this)",
+		flags:   func(fs *flag.FlagSet) { configFlag(fs, &conf) },
+		run: func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, 0, 0, ""); err != nil {
+				return err
+			}
+			c, err := pitr.LoadConfig(conf)
+			if err != nil {
+				return err
+			}
+			a, err := c.Open(ctx, nil, nil)
+			if err != nil {
+				return err
+			}
+			b, err := c.BaseBackup(ctx, a, func(m string) { s.logf("%s", m) })
+			if err != nil {
+				return err
+			}
+			s.printf("backup %s: %d MB, WAL %s to %s\n", b.ID, b.Size>>20, b.StartLSN, b.StopLSN)
+			return nil
+		},
+	}
+}
+
+// agentDBCmd serves one `tend db` request: JSON in, JSON out, progress on
+// standard error.
+func agentDBCmd() *command {
+	return &command{
+		name:    "db",
+		summary: "serve one backup operation read as JSON on standard input",
+		run: func(ctx context.Context, s *session, args []string) error {
+			var req pitr.Request
+			if err := json.NewDecoder(io.LimitReader(s.stdin, 1<<20)).Decode(&req); err != nil {
+				return fmt.Errorf("agent db: reading the request: %w", err)
+			}
+			if req.Binary == "" {
+				req.Binary, _ = os.Executable()
+			}
+			res, err := pitr.Serve(ctx, &req, func(m string) { fmt.Fprintln(s.stderr, m) })
+			out := dbReply{Result: res}
+			if err != nil {
+				out.Error, out.Hint = err.Error(), hint.Of(err)
+			}
+			enc := json.NewEncoder(s.stdout)
+			if eerr := enc.Encode(out); eerr != nil {
+				return eerr
+			}
+			if err != nil {
+				return &exitError{code: ExitFailure}
+			}
+			return nil
+		},
+	}
+}
+
+// dbReply is the agent's answer to a `tend db` request.
+type dbReply struct {
+	Result any    `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Hint   string `json:"hint,omitempty"`
 }

@@ -253,3 +253,18 @@ func Summarize(rs []Result) Summary {
 	}
 	return s
 }
+
+// Exec runs "tend agent ARGS" on one host, uploading the agent first when
+// the host lacks this version, with stdin as the agent's input. Used for
+// one-off operations such as backups and restores.
+func Exec(ctx context.Context, cfg ssh.Config, b *Binary, args string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c, err := ssh.Dial(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := ensureAgent(ctx, c, b); err != nil {
+		return err
+	}
+	return c.Run(ctx, b.remotePath()+" agent "+args, stdin, stdout, stderr)
+}

@@ -6,7 +6,9 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -34,6 +36,7 @@ const (
 	KindEnvdir           Kind = "envdir"
 	KindPostgresSettings Kind = "postgres_settings"
 	KindPostgresHBA      Kind = "postgres_hba"
+	KindPostgresBackup   Kind = "postgres_backup"
 	KindPostgresRole     Kind = "postgres_role"
 	KindPostgresDatabase Kind = "postgres_database"
 )
@@ -61,6 +64,7 @@ func kinds() map[Kind]func() Spec {
 		KindPostgresHBA:      func() Spec { return new(PostgresHBA) },
 		KindPostgresRole:     func() Spec { return new(PostgresRole) },
 		KindPostgresDatabase: func() Spec { return new(PostgresDatabase) },
+		KindPostgresBackup:   func() Spec { return new(PostgresBackup) },
 	}
 }
 
@@ -237,6 +241,21 @@ type PostgresRole struct {
 	CreateRole bool   `yaml:"createrole"`
 }
 
+// PostgresBackup archives a PostgreSQL cluster's WAL continuously to an
+// object store and takes base backups on a schedule, for point-in-time
+// recovery. Name: the Debian cluster name, e.g. main.
+type PostgresBackup struct {
+	Version        string            `yaml:"version"`         // PostgreSQL major version; default 15
+	Store          string            `yaml:"store"`           // file:///path or s3://bucket/prefix?endpoint=...
+	Env            map[string]string `yaml:"env"`             // store credentials, usually from secrets
+	Recipients     []string          `yaml:"recipients"`      // age1... public keys the backups are sealed to
+	Schedule       string            `yaml:"schedule"`        // base backups, systemd calendar; default daily
+	KeepCount      int               `yaml:"keep_count"`      // default 7
+	KeepWithin     string            `yaml:"keep_within"`     // default 14d
+	ArchiveTimeout string            `yaml:"archive_timeout"` // default 60s: at most a minute lost
+	Parallel       int               `yaml:"parallel"`        // WAL files pushed or fetched at once; default 4
+}
+
 // PostgresDatabase is a database. Name: the database name.
 type PostgresDatabase struct {
 	Owner    string `yaml:"owner"`
@@ -263,6 +282,7 @@ func (*PostgresSettings) Kind() Kind { return KindPostgresSettings }
 func (*PostgresHBA) Kind() Kind      { return KindPostgresHBA }
 func (*PostgresRole) Kind() Kind     { return KindPostgresRole }
 func (*PostgresDatabase) Kind() Kind { return KindPostgresDatabase }
+func (*PostgresBackup) Kind() Kind   { return KindPostgresBackup }
 
 func or(p *string, def string) {
 	if *p == "" {
@@ -289,6 +309,18 @@ func (s *PostgresSettings) defaults() {}
 func (s *PostgresHBA) defaults()      { or(&s.Type, "host") }
 func (s *PostgresRole) defaults()     {}
 func (s *PostgresDatabase) defaults() { or(&s.Encoding, "UTF8") }
+func (s *PostgresBackup) defaults() {
+	or(&s.Version, "15")
+	or(&s.Schedule, "daily")
+	or(&s.KeepWithin, "14d")
+	or(&s.ArchiveTimeout, "60s")
+	if s.KeepCount == 0 {
+		s.KeepCount = 7
+	}
+	if s.Parallel == 0 {
+		s.Parallel = 4
+	}
+}
 func (s *Git) defaults() {
 	or(&s.Current, "current")
 	or(&s.User, "root")
@@ -543,6 +575,83 @@ func (s *Envdir) check(c *checker) {
 	}
 	c.account("owner", s.Owner)
 	c.account("group", s.Group)
+}
+
+var (
+	pgVersionRE = regexp.MustCompile(`^[0-9]{1,2}$`)
+	clusterRE   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	storeRE     = regexp.MustCompile(`^(file:///|s3://)`)
+	recipientRE = regexp.MustCompile(`^age1[02-9ac-hj-np-z]{58}$`)
+)
+
+func (s *PostgresBackup) check(c *checker) {
+	c.name(clusterRE, "a Debian cluster name (letters, digits, '_' and '-'), e.g. main")
+	if c.lit(s.Version) && s.Version != "" && !pgVersionRE.MatchString(s.Version) {
+		c.errf("version", "version %q is not a PostgreSQL major version such as 15", s.Version)
+	}
+	if c.required("store", s.Store) && c.lit(s.Store) && !storeRE.MatchString(s.Store) {
+		c.errf("store", "store %q must be a file:///path or s3://bucket/prefix URL", s.Store)
+	}
+	for k := range s.Env {
+		if !envKeyRE.MatchString(k) {
+			c.errf("env."+k, "variable name %q must be letters, digits and '_'", k)
+		}
+	}
+	if !c.has("recipients") || len(s.Recipients) == 0 {
+		c.errf("", "recipients is required: the age public keys (age1...) backups are sealed to")
+	}
+	for _, r := range s.Recipients {
+		if c.lit(r) && !recipientRE.MatchString(r) {
+			c.errf("recipients", "recipient %q is not an age public key (age1...)", r)
+		}
+	}
+	if c.has("keep_count") && s.KeepCount < 1 {
+		c.errf("keep_count", "keep_count must be at least 1")
+	}
+	if c.lit(s.KeepWithin) && s.KeepWithin != "" {
+		if _, err := ParseDays(s.KeepWithin); err != nil {
+			c.errf("keep_within", "keep_within: %v", err)
+		}
+	}
+	if c.lit(s.ArchiveTimeout) && s.ArchiveTimeout != "" {
+		d, err := time.ParseDuration(s.ArchiveTimeout)
+		if err != nil || d < time.Second || d > time.Hour || d%time.Second != 0 {
+			c.errf("archive_timeout", "archive_timeout %q must be whole seconds between 1s and 1h, e.g. 60s", s.ArchiveTimeout)
+		}
+	}
+	if c.has("parallel") && (s.Parallel < 1 || s.Parallel > 64) {
+		c.errf("parallel", "parallel must be between 1 and 64")
+	}
+	if c.lit(s.Schedule) && strings.ContainsAny(s.Schedule, "\n;") {
+		c.errf("schedule", "schedule %q must be a systemd calendar expression such as daily", s.Schedule)
+	}
+}
+
+// ParseDays reads a duration that may use days and weeks: "14d", "2w",
+// "36h", "1w2d".
+func ParseDays(s string) (time.Duration, error) {
+	var total time.Duration
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		if i == 0 || i == len(rest) {
+			return 0, fmt.Errorf("invalid duration %q: use a number and a unit (w, d, h, m), e.g. 14d", s)
+		}
+		n, _ := strconv.Atoi(rest[:i])
+		unit := map[byte]time.Duration{'w': 7 * 24 * time.Hour, 'd': 24 * time.Hour, 'h': time.Hour, 'm': time.Minute}[rest[i]]
+		if unit == 0 {
+			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (use w, d, h or m)", s, rest[i])
+		}
+		total += time.Duration(n) * unit
+		rest = rest[i+1:]
+	}
+	if total <= 0 {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return total, nil
 }
 
 func (s *PostgresSettings) check(c *checker) {

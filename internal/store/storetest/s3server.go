@@ -46,15 +46,23 @@ type S3Server struct {
 // developer's machine, a failure under TEND_REQUIRE_REAL=1.
 func StartS3(t testing.TB, kind string) *S3Server {
 	t.Helper()
+	return StartS3At(t, kind, "127.0.0.1")
+}
+
+// StartS3At is StartS3 listening on host, which must be an address the
+// test itself created: loopback, or the gateway of a lab the test booted
+// (so that lab hosts reach the server).
+func StartS3At(t testing.TB, kind, host string) *S3Server {
+	t.Helper()
 	bin, err := findBinary(kind)
 	testenv.Need(t, kind+" (install with scripts/s3servers)", err)
 	srv := &S3Server{Kind: kind, AccessKey: "tend" + randomHex(6), SecretKey: randomHex(20)}
 	dir := t.TempDir()
-	port, err := freePort()
+	port, err := freePort(host)
 	if err != nil {
 		t.Fatalf("finding a free port for %s: %v", kind, err)
 	}
-	srv.Endpoint = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	srv.Endpoint = net.JoinHostPort(host, strconv.Itoa(port))
 	var args []string
 	switch kind {
 	case "versitygw":
@@ -157,6 +165,16 @@ func (srv *S3Server) NewStore(t testing.TB) *s3.Store {
 	return st
 }
 
+// NewStoreFor opens bucket/prefix on this server.
+func (srv *S3Server) NewStoreFor(t testing.TB, bucket, prefix string) *s3.Store {
+	t.Helper()
+	st, err := s3.Open(srv.Config(bucket, prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func findBinary(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
@@ -172,8 +190,8 @@ func findBinary(name string) (string, error) {
 	return p, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"tend/internal/lab/labtest"
+	"tend/internal/store"
+	"tend/internal/store/storetest"
+)
+
+// pitrLab is a two-host lab (host1: the database with a postgres_backup,
+// host2: a spare PostgreSQL host) archiving to a real S3 server on the
+// lab's gateway, driven through tend's CLI.
+type pitrLab struct {
+	*secretEnv
+	l      *labtest.Lab
+	srv    *storetest.S3Server
+	bucket string
+	lab    []string
+	opsPub string
+}
+
+func newPITRLab(t *testing.T) *pitrLab {
+	l := labtest.New(t, 2)
+	srv := storetest.StartS3At(t, "versitygw", l.State.Gateway())
+	bin, err := agentBinaryForTests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pitrLab{secretEnv: newSecretEnv(t), l: l, srv: srv, bucket: srv.NewBucket(t)}
+	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
+		if v := os.Getenv(k); v != "" {
+			p.env[k] = v
+		}
+	}
+	p.env["TEND_AGENT_BINARY"] = bin
+	p.env["PATH"] = os.Getenv("PATH")
+	key, pub := p.keygen("ops")
+	p.useKey(key)
+	p.opsPub = pub
+	bkey, bpub := p.keygen("backup")
+	p.env["TEND_BACKUP_KEY_FILE"] = bkey
+	p.write("tend.yaml", "name: pitr\n")
+	p.write("environments/production.yaml", `secrets:
+  s3_key: vault_s3_key
+  s3_secret: vault_s3_secret
+hosts:
+  host1: {address: 192.0.2.1, roles: [db]}
+  host2: {address: 192.0.2.2, roles: []}
+`)
+	p.write("roles/db/role.yaml", fmt.Sprintf(`resources:
+  - postgres_backup: main
+    store: "%s"
+    env:
+      AWS_ACCESS_KEY_ID: "{{.s3_key}}"
+      AWS_SECRET_ACCESS_KEY: "{{.s3_secret}}"
+    recipients: [%s]
+    archive_timeout: 60s
+    keep_count: 2
+    keep_within: 1d
+`, srv.URL(p.bucket, "pg"), bpub))
+	p.setSecret("vault_s3_key", srv.AccessKey)
+	p.setSecret("vault_s3_secret", srv.SecretKey)
+	p.lab = []string{"--repo", p.repo, "--lab", l.State.Name}
+	return p
+}
+
+func (p *pitrLab) write(name, content string) {
+	os.MkdirAll(filepath.Join(p.repo, filepath.Dir(name)), 0o755)
+	if err := os.WriteFile(filepath.Join(p.repo, name), []byte(content), 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *pitrLab) setSecret(name, value string) {
+	p.t.Helper()
+	args := []string{"secret", "set", "production", name}
+	if _, err := os.Stat(filepath.Join(p.repo, "secrets", "production.yaml")); err != nil {
+		args = append(args, "--recipient", p.opsPub) // a new secrets file
+	}
+	p.ok(value+"\n", args...)
+}
+
+// tend runs tend against the lab.
+func (p *pitrLab) tend(args ...string) string {
+	p.t.Helper()
+	return p.ok("", append(args, p.lab...)...)
+}
+
+func (p *pitrLab) tendFails(want int, args []string, fragments ...string) string {
+	p.t.Helper()
+	return p.fails(want, "", append(args, p.lab...), fragments...)
+}
+
+func (p *pitrLab) sql(host, q string) string {
+	p.t.Helper()
+	return strings.TrimSpace(p.l.MustEnter(p.t, host, "runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", q))
+}
+
+// switchAndWait forces the current WAL segment out and waits until the
+// archiver reports it archived (or failed, when failing is true).
+func (p *pitrLab) switchAndWait(host string, failing bool) string {
+	p.t.Helper()
+	seg := p.sql(host, "SELECT pg_walfile_name(pg_switch_wal())")
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		if failing {
+			if p.sql(host, "SELECT failed_count > 0 FROM pg_stat_archiver") == "t" {
+				return seg
+			}
+		} else if p.sql(host, "SELECT coalesce(last_archived_wal, '') >= '"+seg+"' FROM pg_stat_archiver") == "t" {
+			return seg
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.t.Fatalf("%s: segment %s not archived (failing=%v): %s", host, seg, failing, p.sql(host, "SELECT row_to_json(a) FROM pg_stat_archiver a"))
+	return ""
+}
+
+func TestPITR(t *testing.T) {
+	p := newPITRLab(t)
+	p.tend("apply", "production")
+	if got := p.sql("host1", "SHOW archive_mode"); got != "on" {
+		t.Fatalf("archive_mode after apply = %q", got)
+	}
+	if out := p.tend("plan", "production"); strings.Contains(out, "postgres_backup") {
+		t.Errorf("second plan is not empty:\n%s", out)
+	}
+	p.sql("host1", "CREATE TABLE t (v text, at timestamptz DEFAULT clock_timestamp())")
+	p.tend("db", "backup", "production")
+
+	// Row A, then a time, then row B: restore to the time gives A only.
+	p.sql("host1", "INSERT INTO t (v) VALUES ('A')")
+	between := p.sql("host1", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+	p.sql("host1", "INSERT INTO t (v) VALUES ('B')")
+	p.switchAndWait("host1", false)
+
+	out := p.tend("db", "backups", "production")
+	if !strings.Contains(out, "restorable window:") {
+		t.Errorf("db backups:\n%s", out)
+	}
+	out = p.tend("db", "restore", "production", "--to", between, "--onto", "host2")
+	if got := p.sql("host2", "SELECT string_agg(v, ',' ORDER BY v) FROM t"); got != "A" {
+		t.Fatalf("restore to %s: rows %q, want A\n%s", between, got, out)
+	}
+	if got := p.sql("host2", "SELECT pg_is_in_recovery()"); got != "f" {
+		t.Errorf("restored server still in recovery")
+	}
+	p.sql("host2", "INSERT INTO t (v) VALUES ('written after restore')")
+	if got := p.sql("host1", "SELECT string_agg(v, ',' ORDER BY v) FROM t"); got != "A,B" {
+		t.Errorf("production changed by a restore onto host2: rows %q", got)
+	}
+	p.tend("db", "restore", "production", "--to", "latest", "--onto", "host2")
+	if got := p.sql("host2", "SELECT string_agg(v, ',' ORDER BY v) FROM t"); got != "A,B" {
+		t.Errorf("restore to latest: rows %q, want A,B", got)
+	}
+
+	// Outside the window: a clear error, nothing touched.
+	p.tendFails(1, []string{"db", "restore", "production", "--to", "2001-01-01T00:00:00Z", "--onto", "host2"},
+		"before the oldest restorable time", "restorable window is")
+	p.tendFails(1, []string{"db", "restore", "production", "--to", "2999-01-01T00:00:00Z", "--onto", "host2"},
+		"after the latest restorable time")
+
+	out = p.tend("db", "status", "production")
+	if !strings.Contains(out, "healthy") || !strings.Contains(out, "restorable:") {
+		t.Errorf("db status:\n%s", out)
+	}
+
+	// Broken store credentials: status fails loudly; repaired, the
+	// backlog drains and nothing is lost.
+	p.setSecret("vault_s3_secret", "wrong-secret")
+	p.tend("apply", "production")
+	p.sql("host1", "INSERT INTO t (v) VALUES ('C during outage')")
+	p.switchAndWait("host1", true)
+	p.tendFails(1, []string{"db", "status", "production"}, "NOT healthy", "archiving is failing")
+	p.setSecret("vault_s3_secret", p.srv.SecretKey)
+	p.tend("apply", "production")
+	p.sql("host1", "INSERT INTO t (v) VALUES ('D after repair')")
+	p.switchAndWait("host1", false)
+	p.tend("db", "status", "production")
+	if got := p.sql("host1", "SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHERE f LIKE '%.ready'"); got != "0" {
+		t.Errorf("backlog after repair: %s ready files", got)
+	}
+
+	// A drill restores to a scratch place, leaves the cluster alone and is
+	// recorded for status.
+	out = p.tend("db", "drill", "production", "--query", "SELECT string_agg(v, ',' ORDER BY v) FROM t")
+	if !strings.Contains(out, "A,B,C during outage,D after repair") {
+		t.Errorf("drill:\n%s", out)
+	}
+	if out := p.tend("db", "status", "production"); !strings.Contains(out, "last drill:") || !strings.Contains(out, "passed") {
+		t.Errorf("status after drill:\n%s", out)
+	}
+
+	// Destroy the database host's cluster, rebuild with apply, restore
+	// latest in place: everything archived is back.
+	p.sql("host1", "INSERT INTO t (v) VALUES ('E before the loss')")
+	p.switchAndWait("host1", false)
+	p.l.MustEnter(t, "host1", "sh", "-c", "pg_dropcluster --stop 15 main && rm -rf /etc/tend /usr/local/lib/tend /var/lib/tend/pitr && pg_createcluster 15 main --start >/dev/null")
+	p.tend("apply", "production")
+	out = p.tend("db", "restore", "production", "--to", "latest")
+	if got := p.sql("host1", "SELECT string_agg(v, ',' ORDER BY v) FROM t"); got != "A,B,C during outage,D after repair,E before the loss" {
+		t.Errorf("restore after rebuild: rows %q\n%s", got, out)
+	}
+	if !strings.Contains(out, "kept at /var/lib/postgresql/15/main.before-restore-") {
+		t.Errorf("restore in place did not say where the old data is:\n%s", out)
+	}
+
+	// A segment deleted from the store: check names it, restore refuses.
+	ctx := context.Background()
+	st := p.srv.NewStoreFor(t, p.bucket, "pg")
+	var keys []string
+	st.List(ctx, "wal/", func(i store.Info) error { keys = append(keys, i.Key); return nil })
+	var segs []string
+	for _, k := range keys {
+		if strings.HasPrefix(k, "wal/00000001") && len(strings.Split(k, "/")[1]) == 24 {
+			segs = append(segs, k)
+		}
+	}
+	if len(segs) < 3 {
+		t.Fatalf("too few archived segments: %v", keys)
+	}
+	victim := segs[len(segs)-2] // a later segment of timeline 1 is archived
+	if err := st.Delete(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	p.tendFails(1, []string{"db", "check", "production"}, "gap")
+}

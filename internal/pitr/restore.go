@@ -1,0 +1,417 @@
+package pitr
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RestoreOptions say what to restore and where.
+type RestoreOptions struct {
+	Target Target
+	// Scratch restores into a new directory and runs a private server
+	// there (on a Unix socket only, archiving off), for a drill; the
+	// cluster is not touched. Otherwise the cluster itself is replaced:
+	// stopped, its data directory kept aside, restored and started.
+	Scratch bool
+	// Query is run on the restored server before it stops (drills).
+	Query string
+	// FetchConfig is the path of the configuration restore_command reads
+	// (with the identity and credentials for this restore).
+	FetchConfig string
+	// Binary is the tend binary restore_command runs.
+	Binary   string
+	Progress func(string)
+	Timeout  time.Duration // for recovery; default 6 hours
+}
+
+// RestoreResult is what a restore did and verified.
+type RestoreResult struct {
+	Backup      string    `json:"backup"`
+	BackupTime  time.Time `json:"backup_time"`
+	Target      string    `json:"target"`
+	ReplayedTo  time.Time `json:"replayed_to,omitempty"` // the last transaction replayed
+	Timeline    uint32    `json:"timeline"`              // after promotion
+	EndLSN      string    `json:"end_lsn"`               // where recovery ended
+	LastArchive string    `json:"last_archived"`         // the last segment of the backup's unbroken run
+	DataDir     string    `json:"data_dir"`
+	KeptAside   string    `json:"kept_aside,omitempty"` // the data directory before the restore
+	QueryResult string    `json:"query_result,omitempty"`
+	Duration    string    `json:"duration"`
+}
+
+// Restore restores the base backup chosen for the target, replays the
+// archive to the target, checks where recovery stopped and promotes.
+func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*RestoreResult, error) {
+	began := time.Now()
+	say := func(f string, args ...any) {
+		if o.Progress != nil {
+			o.Progress(fmt.Sprintf(f, args...))
+		}
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 6 * time.Hour
+	}
+	ws, _, _, err := a.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := Choose(ws, o.Target)
+	if err != nil {
+		return nil, err
+	}
+	b := w.Backup
+	if v, _, _ := strings.Cut(b.Cluster, "/"); v != c.Version {
+		return nil, fmt.Errorf("backup %s is of PostgreSQL %s, this cluster is %s: restore onto a host with PostgreSQL %s", b.ID, v, c.Version, v)
+	}
+	a.SegSize = b.SegSize
+	res := &RestoreResult{Backup: b.ID, BackupTime: b.StopTime, Target: o.Target.String(), LastArchive: w.Last}
+	say("restoring backup %s (ended %s), then WAL up to %s", b.ID, b.StopTime.UTC().Format(time.RFC3339), o.Target)
+	_, uid, gid, err := postgresIDs()
+	if err != nil {
+		return nil, err
+	}
+
+	data := c.DataDir()
+	if o.Scratch {
+		data = filepath.Join(c.StateDir, "drill-"+time.Now().UTC().Format("20060102T150405"))
+		if err := os.MkdirAll(c.StateDir, 0o700); err != nil {
+			return nil, err
+		}
+	} else {
+		say("stopping %s", c.Unit())
+		if out, err := exec.CommandContext(ctx, "systemctl", "stop", c.Unit()).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("stopping %s: %v: %s", c.Unit(), err, out)
+		}
+		if _, err := os.Stat(data); err == nil {
+			aside := data + ".before-restore-" + time.Now().UTC().Format("20060102T150405")
+			if err := os.Rename(data, aside); err != nil {
+				// Some file systems (overlayfs) cannot rename directories:
+				// mv copies then removes.
+				if out, err := exec.CommandContext(ctx, "mv", "-T", data, aside).CombinedOutput(); err != nil {
+					return nil, fmt.Errorf("keeping the current data directory aside: %v: %s", err, out)
+				}
+			}
+			res.KeptAside = aside
+			say("the current data directory is kept at %s", aside)
+		}
+	}
+	res.DataDir = data
+	if err := os.Mkdir(data, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(data, uid, gid); err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(a.Read(ctx, &b, pw)) }()
+	if err := extract(pr, data, uid, gid); err != nil {
+		pr.CloseWithError(err)
+		return nil, fmt.Errorf("restoring backup %s into %s: %w", b.ID, data, err)
+	}
+	for _, d := range []string{"pg_wal", "pg_wal/archive_status"} {
+		p := filepath.Join(data, d)
+		os.MkdirAll(p, 0o700)
+		os.Chown(p, uid, gid)
+	}
+	os.Remove(filepath.Join(data, "postmaster.pid"))
+	say("base backup restored (%d MB)", b.Size>>20)
+
+	restoreCmd := fmt.Sprintf("%s agent wal-fetch --config %s %%f %%p", o.Binary, o.FetchConfig)
+	settings := map[string]string{
+		"restore_command":          restoreCmd,
+		"recovery_target_action":   "promote",
+		"recovery_target_timeline": "current",
+	}
+	if !o.Target.Latest {
+		settings["recovery_target_time"] = o.Target.Time.UTC().Format("2006-01-02 15:04:05.999999+00")
+		settings["recovery_target_inclusive"] = "true"
+	}
+	var conf string
+	if o.Scratch {
+		conf = filepath.Join(data, "postgresql.conf")
+		settings["port"] = "5499"
+		settings["listen_addresses"] = ""
+		settings["unix_socket_directories"] = data
+		settings["archive_mode"] = "off"
+		settings["hba_file"] = filepath.Join(data, "pg_hba.conf")
+		settings["ident_file"] = filepath.Join(data, "pg_ident.conf")
+		settings["logging_collector"] = "off"
+		settings["shared_buffers"] = "32MB"
+		settings["hot_standby"] = "off"
+		if err := writeOwned(filepath.Join(data, "pg_hba.conf"), "local all postgres peer\n", uid, gid); err != nil {
+			return nil, err
+		}
+		if err := writeOwned(filepath.Join(data, "pg_ident.conf"), "", uid, gid); err != nil {
+			return nil, err
+		}
+	} else {
+		conf = filepath.Join(c.ConfDir(), "conf.d", "zz-tend-restore.conf")
+		defer os.Remove(conf)
+	}
+	if err := writeOwned(conf, renderConf(settings), uid, gid); err != nil {
+		return nil, err
+	}
+	if err := writeOwned(filepath.Join(data, "recovery.signal"), "", uid, gid); err != nil {
+		return nil, err
+	}
+
+	logPath := filepath.Join("/var/log/postgresql", "postgresql-"+c.Version+"-"+c.Cluster+".log")
+	var logStart int64
+	if o.Scratch {
+		logPath = filepath.Join(data, "restore.log")
+	} else if fi, err := os.Stat(logPath); err == nil {
+		logStart = fi.Size()
+	}
+	logTail := func() string {
+		f, err := os.Open(logPath)
+		if err != nil {
+			return ""
+		}
+		defer f.Close()
+		f.Seek(logStart, io.SeekStart)
+		buf, _ := io.ReadAll(io.LimitReader(f, 1<<20))
+		return lastLines(string(buf), 15)
+	}
+	psqlExtra := []string{}
+	if o.Scratch {
+		psqlExtra = []string{"-h", data, "-p", "5499"}
+		if err := c.pgctl(ctx, data, logPath, conf); err != nil {
+			os.RemoveAll(data)
+			return nil, fmt.Errorf("starting the drill server: %v\n%s", err, logTail())
+		}
+		defer func() {
+			stop := exec.Command("runuser", "-u", "postgres", "--", filepath.Join(c.BinDir(), "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+			stop.Dir = "/"
+			stop.Run()
+			os.RemoveAll(data)
+		}()
+	} else {
+		say("starting %s in recovery", c.Unit())
+		exec.CommandContext(ctx, "systemctl", "start", c.Unit()).Run() // the wait below tells
+	}
+	// Wait for the end of recovery: promoted, or the server gone. When the
+	// archive ends before the target time, every archived transaction
+	// precedes it: the state at that time is the end of the archive, so
+	// recovery goes on to the end (PostgreSQL stops with an error instead).
+	deadline := time.Now().Add(o.Timeout)
+	retried := false
+	for {
+		out, err := c.psql(ctx, "SELECT pg_is_in_recovery();", psqlExtra...)
+		if err == nil && out == "f" {
+			break
+		}
+		if err != nil && !c.running(ctx, data) {
+			tail := logTail()
+			if !retried && !o.Target.Latest && strings.Contains(tail, "recovery ended before configured recovery target was reached") {
+				retried = true
+				say("the archive ends before %s: nothing was committed after its end; replaying to the end", o.Target)
+				delete(settings, "recovery_target_time")
+				delete(settings, "recovery_target_inclusive")
+				if err := writeOwned(conf, renderConf(settings), uid, gid); err != nil {
+					return nil, err
+				}
+				if o.Scratch {
+					if err := c.pgctl(ctx, data, logPath, conf); err != nil {
+						return nil, fmt.Errorf("starting the drill server: %v\n%s", err, logTail())
+					}
+				} else {
+					exec.CommandContext(ctx, "systemctl", "start", c.Unit()).Run()
+				}
+				continue
+			}
+			return nil, fmt.Errorf("recovery failed: the server stopped; nothing was promoted. Its log:\n%s", tail)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("recovery did not end within %s; the server is left running in recovery. Its log:\n%s", o.Timeout, logTail())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	var st struct {
+		Replayed *time.Time `json:"replayed"`
+		TLI      uint32     `json:"tli"`
+	}
+	if err := c.queryJSON(ctx, `SELECT json_build_object('replayed', pg_last_xact_replay_timestamp(),
+		'tli', (SELECT timeline_id FROM pg_control_checkpoint()));`, &st, psqlExtra...); err != nil {
+		return nil, err
+	}
+	res.Timeline = st.TLI
+	if st.Replayed != nil {
+		res.ReplayedTo = st.Replayed.UTC()
+	}
+	// The new timeline's history file says where recovery ended.
+	hist, err := os.ReadFile(filepath.Join(data, "pg_wal", fmt.Sprintf("%08X.history", st.TLI)))
+	if err == nil {
+		if end, ok := switchPoint(string(hist), b.Timeline); ok {
+			res.EndLSN = end.String()
+			endSeg := SegmentOf(b.Timeline, end, b.SegSize)
+			if o.Target.Latest {
+				last, _ := ParseSegment(w.Last, b.SegSize)
+				if endSeg.No < last.No {
+					return nil, fmt.Errorf("recovery stopped at %s (segment %s) but the archive holds WAL up to %s: the restore is incomplete; the server was promoted but should not be used",
+						end, endSeg.Name(b.SegSize), w.Last)
+				}
+			}
+		}
+	}
+	if !o.Target.Latest && !res.ReplayedTo.IsZero() && res.ReplayedTo.After(o.Target.Time) {
+		return nil, fmt.Errorf("recovery replayed a transaction of %s, after the target %s", res.ReplayedTo.Format(time.RFC3339Nano), o.Target)
+	}
+	if o.Query != "" {
+		out, err := c.psql(ctx, o.Query, psqlExtra...)
+		if err != nil {
+			return nil, fmt.Errorf("drill query: %w", err)
+		}
+		res.QueryResult = out
+	}
+	if !o.Scratch {
+		os.Remove(conf)
+		c.psql(ctx, "SELECT pg_reload_conf();")
+	}
+	res.Duration = time.Since(began).Round(time.Millisecond).String()
+	return res, nil
+}
+
+// pgctl starts a private server on data, without waiting.
+func (c *Config) pgctl(ctx context.Context, data, logPath, conf string) error {
+	cmd := exec.CommandContext(ctx, "runuser", "-u", "postgres", "--", filepath.Join(c.BinDir(), "pg_ctl"), "-D", data,
+		"-l", logPath, "-o", "-c config_file="+conf, "-W", "start")
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// running reports whether a server still runs on the data directory.
+func (c *Config) running(ctx context.Context, data string) bool {
+	pid, err := os.ReadFile(filepath.Join(data, "postmaster.pid"))
+	if err != nil {
+		return false
+	}
+	line, _, _ := strings.Cut(string(pid), "\n")
+	n, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(fmt.Sprintf("/proc/%d", n))
+	return err == nil
+}
+
+// switchPoint finds in a timeline history file where the timeline parent
+// ended.
+func switchPoint(hist string, parent uint32) (LSN, bool) {
+	for _, line := range strings.Split(hist, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == strconv.Itoa(int(parent)) {
+			if l, err := ParseLSN(f[1]); err == nil {
+				return l, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func renderConf(settings map[string]string) string {
+	var b bytes.Buffer
+	b.WriteString("# Written by tend for a restore; removed when it ends.\n")
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(settings[k], "'", "''"))
+	}
+	return b.String()
+}
+
+func writeOwned(path, content string, uid, gid int) error {
+	if err := writeAtomic(path, []byte(content)); err != nil {
+		return err
+	}
+	return os.Chown(path, uid, gid)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// extract writes a tar stream into dir, owned by uid:gid. Only regular
+// files, directories and symbolic links inside dir are accepted.
+func extract(r io.Reader, dir string, uid, gid int) error {
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.Clean(h.Name)
+		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
+			return fmt.Errorf("refusing path %q outside the data directory", h.Name)
+		}
+		p := filepath.Join(dir, name)
+		mode := os.FileMode(h.Mode).Perm()
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, mode); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.Symlink(h.Linkname, p); err != nil {
+				return err
+			}
+		default:
+			continue
+		}
+		if err := os.Lchown(p, uid, gid); err != nil {
+			return err
+		}
+		if h.Typeflag != tar.TypeSymlink {
+			os.Chtimes(p, h.ModTime, h.ModTime)
+		}
+	}
+}
+
+func postgresIDs() (*user.User, int, int, error) {
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, 0, 0, errors.New("no postgres user on this host: install PostgreSQL first")
+	}
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	return pg, uid, gid, nil
+}
