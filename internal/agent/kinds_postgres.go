@@ -4,10 +4,12 @@ import (
 	"tend/internal/resource"
 	"tend/internal/resource/pgbackup"
 	"tend/internal/resource/postgres"
+	"tend/internal/resource/scheduled"
 	"tend/internal/spec"
 )
 
-// postgresKinds lists the kinds of this family; see registry.
+// postgresKinds lists the kinds of this family (PostgreSQL, and the
+// backups and replicas built like its backups); see registry.
 func postgresKinds() map[spec.Kind]constructor {
 	return map[spec.Kind]constructor{
 		spec.KindPostgresSettings: with(func(n string, s *spec.PostgresSettings) (resource.Resource, error) {
@@ -19,6 +21,12 @@ func postgresKinds() map[spec.Kind]constructor {
 		}),
 		spec.KindPostgresBackup: with(func(n string, s *spec.PostgresBackup) (resource.Resource, error) {
 			return pgbackup.New(n, s)
+		}),
+		spec.KindFileBackup: with(func(n string, s *spec.FileBackup) (resource.Resource, error) {
+			return scheduled.NewFileBackup(n, s)
+		}),
+		spec.KindReplica: with(func(n string, s *spec.Replica) (resource.Resource, error) {
+			return scheduled.NewReplica(n, s)
 		}),
 		spec.KindPostgresDatabase: with(func(n string, s *spec.PostgresDatabase) (resource.Resource, error) {
 			return postgres.NewDatabase(n, s)

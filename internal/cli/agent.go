@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"time"
 
 	"tend/internal/agent"
 	"tend/internal/hint"
+	"tend/internal/job"
 	"tend/internal/pitr"
 )
 
@@ -32,7 +35,7 @@ restores run "tend agent wal-fetch", and the backup timer runs
 docs/pitr.md.`,
 		subs: []*command{
 			agentModeCmd(agent.Plan), agentModeCmd(agent.Apply),
-			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(),
+			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(), agentJobCmd(), agentStatusCmd(),
 		},
 	}
 }
@@ -186,4 +189,63 @@ type dbReply struct {
 	Result any    `json:"result,omitempty"`
 	Error  string `json:"error,omitempty"`
 	Hint   string `json:"hint,omitempty"`
+}
+
+func agentJobCmd() *command {
+	var conf string
+	return &command{
+		name:    "job",
+		args:    "--config FILE",
+		summary: "run a scheduled job and record its outcome (its timer runs this)",
+		flags:   func(fs *flag.FlagSet) { fs.StringVar(&conf, "config", "", "the job's configuration `FILE` (/etc/tend/jobs/NAME.json)") },
+		run: func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, 0, 0, ""); err != nil {
+				return err
+			}
+			c, err := job.Load(conf)
+			if err != nil {
+				return err
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			return job.Run(ctx, c, self)
+		},
+	}
+}
+
+// hostStatus is what `tend agent status` answers.
+type hostStatus struct {
+	Jobs      []job.Status   `json:"jobs"`
+	Databases []*pitr.Status `json:"databases"`
+}
+
+func agentStatusCmd() *command {
+	return &command{
+		name:    "status",
+		summary: "the host's scheduled jobs and PostgreSQL backups, as JSON",
+		run: func(ctx context.Context, s *session, args []string) error {
+			var hs hostStatus
+			var err error
+			if hs.Jobs, err = job.All(time.Now()); err != nil {
+				return err
+			}
+			confs, _ := filepath.Glob(filepath.Join(pitr.ConfigDir, "*.json"))
+			for _, p := range confs {
+				c, err := pitr.LoadConfig(p)
+				if err != nil {
+					hs.Databases = append(hs.Databases, &pitr.Status{Cluster: p, Problems: []string{err.Error()}})
+					continue
+				}
+				a, err := c.Open(ctx, nil, nil)
+				if err != nil {
+					hs.Databases = append(hs.Databases, &pitr.Status{Cluster: c.Version + "/" + c.Cluster, Problems: []string{err.Error()}})
+					continue
+				}
+				hs.Databases = append(hs.Databases, c.Status(ctx, a))
+			}
+			return json.NewEncoder(s.stdout).Encode(hs)
+		},
+	}
 }

@@ -149,6 +149,9 @@ func (a *Archive) putSealed(ctx context.Context, key string, data []byte) error 
 
 // Commit writes the backup's manifest, making it usable.
 func (a *Archive) Commit(ctx context.Context, b *Backup) error {
+	if len(b.Parts) == 0 {
+		return errors.New("refusing to commit a backup with no data")
+	}
 	data, err := json.MarshalIndent(b, "", "  ")
 	if err != nil {
 		return err
@@ -162,6 +165,7 @@ type Incomplete struct {
 	ID      string
 	Keys    []string
 	ModTime time.Time // of its newest part
+	Problem string    // why its manifest is unusable, when it has one
 }
 
 // Backups lists the complete backups, oldest first by stop time, and the
@@ -194,6 +198,16 @@ func (a *Archive) Backups(ctx context.Context) ([]Backup, []Incomplete, error) {
 	var backups []Backup
 	for _, id := range manifests {
 		b, err := a.manifest(ctx, id)
+		var bad *badManifest
+		if errors.As(err, &bad) {
+			// One damaged manifest must not hide the other backups: the
+			// backup is unusable, listed as incomplete, reported by check.
+			byID[id].Problem = err.Error()
+			continue
+		}
+		if store.IsNotFound(err) {
+			continue // deleted meanwhile
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -219,10 +233,13 @@ func (a *Archive) manifest(ctx context.Context, id string) (*Backup, error) {
 	var b Backup
 	dec := json.NewDecoder(io.LimitReader(rc, 16<<20))
 	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("%s in %s: invalid manifest: %w", key, a.Store, err)
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, new(*json.SyntaxError)) || errors.As(err, new(*json.UnmarshalTypeError)) {
+			return nil, &badManifest{fmt.Sprintf("%s in %s: invalid manifest: %v", key, a.Store, err)}
+		}
+		return nil, fmt.Errorf("%s in %s: %w", key, a.Store, err)
 	}
 	if b.ID != id || len(b.Parts) == 0 || b.StopTime.IsZero() {
-		return nil, fmt.Errorf("%s in %s: invalid manifest (wrong id, no parts or no stop time)", key, a.Store)
+		return nil, &badManifest{fmt.Sprintf("%s in %s: invalid manifest (wrong id, no parts or no stop time)", key, a.Store)}
 	}
 	if b.SegSize == 0 {
 		b.SegSize = DefaultSegmentSize
@@ -301,3 +318,8 @@ func (a *Archive) deleteBackup(ctx context.Context, id string, keys []string) er
 }
 
 var errNoBackup = errors.New("no complete base backup in the archive")
+
+// badManifest is a manifest that was read but is not valid.
+type badManifest struct{ msg string }
+
+func (e *badManifest) Error() string { return e.msg }

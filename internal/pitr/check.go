@@ -11,11 +11,16 @@ import (
 // restored, gaps in the WAL, names archived twice, and with readData every
 // object read back, unsealed and compared with its recorded hash.
 func (a *Archive) Check(ctx context.Context, readData bool) ([]string, error) {
-	ws, _, wal, err := a.Load(ctx)
+	ws, inc, wal, err := a.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var problems []string
+	for _, i := range inc {
+		if i.Problem != "" {
+			problems = append(problems, fmt.Sprintf("backup %s cannot be used: %s", i.ID, i.Problem))
+		}
+	}
 	for _, w := range ws {
 		b := w.Backup
 		if !w.Usable {

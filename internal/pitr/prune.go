@@ -98,7 +98,7 @@ func PlanPrune(ws []Window, wal []WALObject, inc []Incomplete, k Keep, now time.
 		}
 	}
 	for _, i := range inc {
-		if now.Sub(i.ModTime) > 24*time.Hour {
+		if i.Problem == "" && now.Sub(i.ModTime) > 24*time.Hour { // a damaged backup is left for a person to look at
 			p.Incomplete = append(p.Incomplete, i)
 		}
 	}

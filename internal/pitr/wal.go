@@ -3,6 +3,7 @@ package pitr
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // DefaultSegmentSize is PostgreSQL's default wal_segment_size.
@@ -66,11 +67,13 @@ type LSN uint64
 
 // ParseLSN reads the X/Y form PostgreSQL prints.
 func ParseLSN(s string) (LSN, error) {
-	var hi, lo uint32
-	if _, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err != nil {
+	h, l, ok := strings.Cut(s, "/")
+	hi, err1 := strconv.ParseUint(h, 16, 32)
+	lo, err2 := strconv.ParseUint(l, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
 		return 0, fmt.Errorf("invalid LSN %q", s)
 	}
-	return LSN(uint64(hi)<<32 | uint64(lo)), nil
+	return LSN(hi<<32 | lo), nil
 }
 
 func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint32(l>>32), uint32(l)) }

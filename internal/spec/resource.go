@@ -37,6 +37,8 @@ const (
 	KindPostgresSettings Kind = "postgres_settings"
 	KindPostgresHBA      Kind = "postgres_hba"
 	KindPostgresBackup   Kind = "postgres_backup"
+	KindFileBackup       Kind = "file_backup"
+	KindReplica          Kind = "replica"
 	KindPostgresRole     Kind = "postgres_role"
 	KindPostgresDatabase Kind = "postgres_database"
 )
@@ -65,6 +67,8 @@ func kinds() map[Kind]func() Spec {
 		KindPostgresRole:     func() Spec { return new(PostgresRole) },
 		KindPostgresDatabase: func() Spec { return new(PostgresDatabase) },
 		KindPostgresBackup:   func() Spec { return new(PostgresBackup) },
+		KindFileBackup:       func() Spec { return new(FileBackup) },
+		KindReplica:          func() Spec { return new(Replica) },
 	}
 }
 
@@ -256,6 +260,30 @@ type PostgresBackup struct {
 	Parallel       int               `yaml:"parallel"`        // WAL files pushed or fetched at once; default 4
 }
 
+// FileBackup takes deduplicated, encrypted snapshots of paths on a
+// schedule (see docs/snapshot.md). Name: a label.
+type FileBackup struct {
+	Paths      []string          `yaml:"paths"`      // absolute paths
+	Exclude    []string          `yaml:"exclude"`    // patterns: base names or full paths
+	Store      string            `yaml:"store"`      // the repository's store URL
+	Env        map[string]string `yaml:"env"`        // store credentials, usually from secrets
+	Recipients []string          `yaml:"recipients"` // age1... keys that can read snapshots
+	Key        string            `yaml:"key"`        // the repository's write key (64 hex digits), from a secret
+	Schedule   string            `yaml:"schedule"`   // systemd calendar; default hourly
+	MaxAge     string            `yaml:"max_age"`    // late after this since the last success; default 2h
+}
+
+// Replica pulls a copy of an object store (snapshot repositories,
+// PostgreSQL archives) onto a storage host on a schedule. Name: a label.
+type Replica struct {
+	From        string            `yaml:"from"`         // the source store URL
+	To          string            `yaml:"to"`           // the replica store URL
+	Env         map[string]string `yaml:"env"`          // TEND_FROM_AWS_... (read-only key), TEND_TO_AWS_...
+	Schedule    string            `yaml:"schedule"`     // default every 15 minutes
+	MaxAge      string            `yaml:"max_age"`      // late after this; default 1h
+	KeepDeleted string            `yaml:"keep_deleted"` // objects deleted at the source are kept this long; default 30d
+}
+
 // PostgresDatabase is a database. Name: the database name.
 type PostgresDatabase struct {
 	Owner    string `yaml:"owner"`
@@ -283,6 +311,8 @@ func (*PostgresHBA) Kind() Kind      { return KindPostgresHBA }
 func (*PostgresRole) Kind() Kind     { return KindPostgresRole }
 func (*PostgresDatabase) Kind() Kind { return KindPostgresDatabase }
 func (*PostgresBackup) Kind() Kind   { return KindPostgresBackup }
+func (*FileBackup) Kind() Kind       { return KindFileBackup }
+func (*Replica) Kind() Kind          { return KindReplica }
 
 func or(p *string, def string) {
 	if *p == "" {
@@ -309,6 +339,15 @@ func (s *PostgresSettings) defaults() {}
 func (s *PostgresHBA) defaults()      { or(&s.Type, "host") }
 func (s *PostgresRole) defaults()     {}
 func (s *PostgresDatabase) defaults() { or(&s.Encoding, "UTF8") }
+func (s *FileBackup) defaults() {
+	or(&s.Schedule, "hourly")
+	or(&s.MaxAge, "2h")
+}
+func (s *Replica) defaults() {
+	or(&s.Schedule, "*:0/15")
+	or(&s.MaxAge, "1h")
+	or(&s.KeepDeleted, "30d")
+}
 func (s *PostgresBackup) defaults() {
 	or(&s.Version, "15")
 	or(&s.Schedule, "daily")
@@ -624,6 +663,67 @@ func (s *PostgresBackup) check(c *checker) {
 	}
 	if c.lit(s.Schedule) && strings.ContainsAny(s.Schedule, "\n;") {
 		c.errf("schedule", "schedule %q must be a systemd calendar expression such as daily", s.Schedule)
+	}
+}
+
+var hexKeyRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func (c *checker) storeURL(field, v string) {
+	if c.required(field, v) && c.lit(v) && !storeRE.MatchString(v) {
+		c.errf(field, "%s %q must be a file:///path or s3://bucket/prefix URL", field, v)
+	}
+}
+
+func (c *checker) envKeys(env map[string]string) {
+	for k := range env {
+		if !envKeyRE.MatchString(k) {
+			c.errf("env."+k, "variable name %q must be letters, digits and '_'", k)
+		}
+	}
+}
+
+func (c *checker) goDuration(field, v string) {
+	if c.lit(v) && v != "" {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			c.errf(field, "%s %q is not a duration such as 90m or 2h", field, v)
+		}
+	}
+}
+
+func (s *FileBackup) check(c *checker) {
+	c.name(labelRE, "a label without spaces or '/'")
+	if len(s.Paths) == 0 {
+		c.errf("", "paths is required: the absolute paths to back up")
+	}
+	for _, p := range s.Paths {
+		c.absPath("paths", p)
+	}
+	c.storeURL("store", s.Store)
+	c.envKeys(s.Env)
+	if len(s.Recipients) == 0 {
+		c.errf("", "recipients is required: the age public keys (age1...) snapshots are sealed to")
+	}
+	for _, r := range s.Recipients {
+		if c.lit(r) && !recipientRE.MatchString(r) {
+			c.errf("recipients", "recipient %q is not an age public key (age1...)", r)
+		}
+	}
+	if c.required("key", s.Key) && c.lit(s.Key) && !hexKeyRE.MatchString(s.Key) {
+		c.errf("key", "key must be the repository's write key, 64 lowercase hex digits (from a secret: key: \"{{.backup_key}}\")")
+	}
+	c.goDuration("max_age", s.MaxAge)
+}
+
+func (s *Replica) check(c *checker) {
+	c.name(labelRE, "a label without spaces or '/'")
+	c.storeURL("from", s.From)
+	c.storeURL("to", s.To)
+	c.envKeys(s.Env)
+	c.goDuration("max_age", s.MaxAge)
+	if c.lit(s.KeepDeleted) && s.KeepDeleted != "" {
+		if _, err := ParseDays(s.KeepDeleted); err != nil {
+			c.errf("keep_deleted", "keep_deleted: %v", err)
+		}
 	}
 }
 

@@ -8,16 +8,12 @@
 package pgbackup
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"tend/internal/pitr"
@@ -25,24 +21,19 @@ import (
 	resenvdir "tend/internal/resource/envdir"
 	"tend/internal/resource/file"
 	"tend/internal/resource/postgres"
+	"tend/internal/resource/scheduled"
 	"tend/internal/resource/timer"
 	"tend/internal/spec"
 )
 
 // Binary is where hosts keep the tend binary that archive_command and the
-// backup timer run: a stable path, replaced atomically when tend changes.
-const Binary = "/usr/local/lib/tend/tend"
-
-type part struct {
-	name   string
-	r      resource.Resource
-	secret bool
-}
+// backup timer run.
+const Binary = scheduled.Binary
 
 // Backup is the postgres_backup resource.
 type Backup struct {
 	Name  string
-	parts []part
+	parts []scheduled.Part
 }
 
 // ConfigPath is the configuration file of the backup named name.
@@ -73,10 +64,10 @@ func New(name string, s *spec.PostgresBackup) (*Backup, error) {
 		if err != nil {
 			return fmt.Errorf("%s: %w", n, err)
 		}
-		b.parts = append(b.parts, part{name: n, r: r, secret: n == "credentials"})
+		b.parts = append(b.parts, scheduled.NewPart(n, r, n == "credentials"))
 		return nil
 	}
-	bin := &binary{path: Binary}
+	bin := scheduled.SelfBinary()
 	dirs := []struct{ path, mode, owner string }{
 		{filepath.Dir(Binary), "0755", "root"},
 		{pitr.ConfigDir, "0755", "root"},
@@ -87,6 +78,17 @@ func New(name string, s *spec.PostgresBackup) (*Backup, error) {
 	for _, d := range dirs {
 		r, err := file.NewDirectory(d.path, &spec.Directory{Mode: d.mode, Owner: d.owner, Group: d.owner})
 		if err := add("directory "+d.path, r, err); err != nil {
+			return nil, err
+		}
+	}
+	if dir, ok := strings.CutPrefix(s.Store, "file://"); ok {
+		// A directory store on the host: PostgreSQL's archive_command
+		// (the postgres user) writes into it. Its parent must exist.
+		if i := strings.IndexByte(dir, '?'); i >= 0 {
+			dir = dir[:i]
+		}
+		r, err := file.NewDirectory(filepath.Clean(dir), &spec.Directory{Mode: "0700", Owner: "postgres", Group: "postgres"})
+		if err := add("store directory", r, err); err != nil {
 			return nil, err
 		}
 	}
@@ -126,101 +128,11 @@ func New(name string, s *spec.PostgresBackup) (*Backup, error) {
 // Check implements resource.Resource: the parts' changes, each field
 // prefixed with its part; the credentials never show values.
 func (b *Backup) Check(ctx context.Context) (*resource.Change, error) {
-	var out *resource.Change
-	for _, p := range b.parts {
-		c, err := p.r.Check(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.name, err)
-		}
-		if c == nil {
-			continue
-		}
-		if out == nil {
-			out = &resource.Change{Action: resource.Update}
-		}
-		if p.name == "binary" && c.Action == resource.Create {
-			out.Action = resource.Create
-		}
-		if p.secret {
-			out.Fields = append(out.Fields, resource.Field{Name: "credentials", From: "(sensitive)", To: "(sensitive value changed)"})
-			continue
-		}
-		for _, f := range c.Fields {
-			out.Fields = append(out.Fields, resource.Field{Name: p.name + " " + f.Name, From: f.From, To: f.To})
-		}
-		if c.Diff != "" {
-			out.Diff += c.Diff
-		}
-		if len(c.Fields) == 0 && c.Diff == "" {
-			out.Fields = append(out.Fields, resource.Field{Name: p.name, From: "", To: string(c.Action)})
-		}
-	}
-	return out, nil
+	return scheduled.Check(ctx, b.parts)
 }
 
 // Apply implements resource.Resource: each part is checked again and
 // converged in order, so a part sees the parts before it in place.
 func (b *Backup) Apply(ctx context.Context, _ *resource.Change) error {
-	for _, p := range b.parts {
-		c, err := p.r.Check(ctx)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-		if c == nil {
-			continue
-		}
-		if err := p.r.Apply(ctx, c); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-	}
-	return nil
-}
-
-// binary keeps a copy of the running tend at a stable path.
-type binary struct{ path string }
-
-func self() ([]byte, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	return os.ReadFile(exe)
-}
-
-func digest(r io.Reader) string {
-	h := sha256.New()
-	io.Copy(h, r)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func (b *binary) Check(ctx context.Context) (*resource.Change, error) {
-	want, err := self()
-	if err != nil {
-		return nil, err
-	}
-	w := digest(bytes.NewReader(want))
-	f, err := os.Open(b.path)
-	if os.IsNotExist(err) {
-		c := &resource.Change{Action: resource.Create}
-		c.Add("sha256", "", w[:16])
-		return c, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if h := digest(f); h != w {
-		c := &resource.Change{Action: resource.Update}
-		c.Add("sha256", h[:16], w[:16])
-		return c, nil
-	}
-	return nil, nil
-}
-
-func (b *binary) Apply(ctx context.Context, _ *resource.Change) error {
-	data, err := self()
-	if err != nil {
-		return err
-	}
-	return resource.WriteFile(b.path, data, resource.Meta{Mode: 0o755, Owner: "root", Group: "root"})
+	return scheduled.Apply(ctx, b.parts)
 }

@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"tend/internal/plan"
+)
+
+func statusCmd() *command {
+	var f runFlags
+	return &command{
+		name:    "status",
+		args:    "ENV",
+		summary: "every host's backups, replicas and archiving: age, last success; exit 1 when one failed or is late",
+		help: `Asks each host of ENV (over SSH) for the record of its scheduled jobs
+(file_backup, replica) and the health of its PostgreSQL backups
+(postgres_backup; see tend db status for details), prints each with its
+last success and age, and exits 1 with a loud message when any job failed,
+never ran or is later than its max_age, or archiving is failing. Run it
+from CI on a schedule so that a silent failure cannot last.`,
+		flags: func(fs *flag.FlagSet) { f.bind(fs) },
+		run: func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
+				return err
+			}
+			targets, err := prepare(ctx, s, args[0], f)
+			if err != nil {
+				return err
+			}
+			bin, err := agentBinary(s)
+			if err != nil {
+				return err
+			}
+			results := make([]hostStatus, len(targets))
+			errs := make([]error, len(targets))
+			var wg sync.WaitGroup
+			for i, t := range targets {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var out, errb bytes.Buffer
+					if err := plan.Exec(ctx, t.SSH, bin, "status", nil, &out, &errb); err != nil {
+						errs[i] = fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
+						return
+					}
+					errs[i] = json.Unmarshal(out.Bytes(), &results[i])
+				}()
+			}
+			wg.Wait()
+			if f.asJSON {
+				m := map[string]any{}
+				for i, t := range targets {
+					if errs[i] != nil {
+						m[t.Name] = map[string]string{"error": errs[i].Error()}
+					} else {
+						m[t.Name] = results[i]
+					}
+				}
+				printJSON(s, m)
+			}
+			var problems []string
+			now := time.Now()
+			for i, t := range targets {
+				if errs[i] != nil {
+					problems = append(problems, fmt.Sprintf("%s: cannot ask: %v", t.Name, errs[i]))
+					continue
+				}
+				hs := results[i]
+				for _, j := range hs.Jobs {
+					state := "ok"
+					if j.Problem != "" {
+						state = "FAILING: " + j.Problem
+						problems = append(problems, fmt.Sprintf("%s: %s %s: %s", t.Name, j.Kind, j.Name, j.Problem))
+					}
+					last := "never"
+					if !j.LastSuccess.IsZero() {
+						last = fmt.Sprintf("%s (%s ago)", ts(j.LastSuccess), now.Sub(j.LastSuccess).Round(time.Second))
+					}
+					if !f.asJSON {
+						s.printf("%-12s %-11s %-24s last success %s, max age %s: %s\n", t.Name, j.Kind, j.Name, last, j.MaxAge, state)
+					}
+				}
+				for _, d := range hs.Databases {
+					state := "ok"
+					if len(d.Problems) > 0 {
+						state = "FAILING: " + strings.Join(d.Problems, "; ")
+						for _, p := range d.Problems {
+							problems = append(problems, fmt.Sprintf("%s: postgres_backup %s: %s", t.Name, d.Cluster, p))
+						}
+					}
+					last := "never"
+					if d.LastArchivedTime != nil {
+						last = fmt.Sprintf("%s (%s ago)", ts(*d.LastArchivedTime), now.Sub(*d.LastArchivedTime).Round(time.Second))
+					}
+					if !f.asJSON {
+						s.printf("%-12s %-11s %-24s last archived %s: %s\n", t.Name, "postgres", d.Cluster, last, state)
+					}
+				}
+			}
+			if len(problems) > 0 {
+				return &exitError{code: ExitFailure, err: fmt.Errorf("%d problem(s) in %s:\n%s", len(problems), args[0], strings.Join(problems, "\n"))}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,221 @@
+// Package job runs tend's scheduled jobs on hosts (file snapshots, replica
+// pulls) and records each run, so that failures are never silent: a
+// systemd timer runs "tend agent job --config FILE", which runs one tend
+// command with the variables of an envdir, and writes the outcome to a
+// status file. `tend status` reads every job's status and fails loudly when
+// one failed or is late.
+package job
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"tend/internal/envdir"
+)
+
+// Dir holds the jobs' configurations on a host.
+const Dir = "/etc/tend/jobs"
+
+// StatusDir holds their status files.
+const StatusDir = "/var/lib/tend/jobs"
+
+// Config is one job, written by the resource that declares it.
+type Config struct {
+	Name   string   `json:"name"`
+	Kind   string   `json:"kind"`    // file_backup, replica
+	What   string   `json:"what"`    // shown by status: paths, source -> replica...
+	EnvDir string   `json:"env_dir"` // variables for the command (credentials, keys)
+	Args   []string `json:"args"`    // the tend command, without "tend"
+	MaxAge string   `json:"max_age"` // a Go duration: older than this since the last success is late
+	// StatusFile is where runs are recorded; default StatusPath(Name).
+	StatusFile string `json:"status_file,omitempty"`
+}
+
+func (c *Config) statusFile() string {
+	if c.StatusFile != "" {
+		return c.StatusFile
+	}
+	return StatusPath(c.Name)
+}
+
+// Status is the record of a job's runs.
+type Status struct {
+	Name        string    `json:"name"`
+	Kind        string    `json:"kind"`
+	What        string    `json:"what"`
+	LastAttempt time.Time `json:"last_attempt"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Failures    int       `json:"failures,omitempty"` // consecutive
+	Duration    string    `json:"duration,omitempty"`
+	Output      string    `json:"output,omitempty"` // the end of the last run's output
+	MaxAge      string    `json:"max_age"`
+	Problem     string    `json:"problem,omitempty"` // set by Check
+}
+
+// StatusPath is where the job's status is recorded.
+func StatusPath(name string) string { return filepath.Join(StatusDir, name+".json") }
+
+// Load reads a job's configuration.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.Name == "" || len(c.Args) == 0 {
+		return nil, fmt.Errorf("%s: a job needs a name and a command", path)
+	}
+	return &c, nil
+}
+
+// Run runs the job with the binary self and records the outcome. The
+// error is the command's: a failed job fails the systemd unit too.
+func Run(ctx context.Context, c *Config, self string) error {
+	start := time.Now().UTC()
+	env := os.Environ()
+	if c.EnvDir != "" {
+		changes, err := envdir.Read(c.EnvDir)
+		if err != nil {
+			return record(c, start, "", err)
+		}
+		env = envdir.Apply(env, changes)
+	}
+	cmd := exec.CommandContext(ctx, self, c.Args...)
+	cmd.Env = env
+	cmd.Dir = "/"
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	os.Stdout.Write(out.Bytes()) // to the journal
+	if err != nil {
+		err = fmt.Errorf("tend %s: %v: %s", c.Args[0], err, lastLines(out.String(), 5))
+	}
+	return record(c, start, out.String(), err)
+}
+
+func record(c *Config, start time.Time, out string, runErr error) error {
+	path := c.statusFile()
+	st, _ := read(path)
+	st.Name, st.Kind, st.What, st.MaxAge = c.Name, c.Kind, c.What, c.MaxAge
+	st.LastAttempt = start
+	st.Duration = time.Since(start).Round(time.Millisecond).String()
+	st.Output = lastLines(out, 10)
+	if runErr != nil {
+		st.LastError = runErr.Error()
+		st.Failures++
+	} else {
+		st.LastSuccess, st.LastError, st.Failures = start, "", 0
+	}
+	data, _ := json.MarshalIndent(st, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return errors.Join(runErr, err)
+	}
+	if err := writeAtomic(path, data); err != nil {
+		return errors.Join(runErr, fmt.Errorf("recording the job's status: %w", err))
+	}
+	return runErr
+}
+
+func read(path string) (Status, error) {
+	var st Status
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	err = json.Unmarshal(data, &st)
+	return st, err
+}
+
+// Check sets Problem when the job failed, never succeeded or is late.
+func (s *Status) Check(now time.Time) {
+	max, _ := time.ParseDuration(s.MaxAge)
+	switch {
+	case s.LastAttempt.IsZero():
+		s.Problem = "never ran"
+	case s.LastError != "" && s.LastSuccess.IsZero():
+		s.Problem = fmt.Sprintf("failing, never succeeded (%d runs): %s", s.Failures, s.LastError)
+	case s.LastError != "":
+		s.Problem = fmt.Sprintf("failing for %d runs, last success %s ago: %s", s.Failures, now.Sub(s.LastSuccess).Round(time.Second), s.LastError)
+	case max > 0 && now.Sub(s.LastSuccess) > max:
+		s.Problem = fmt.Sprintf("late: last success %s ago, more than %s (is its timer running? systemctl list-timers)", now.Sub(s.LastSuccess).Round(time.Second), max)
+	}
+}
+
+// All reads every job configured on this host and its status, checked.
+func All(now time.Time) ([]Status, error) {
+	ents, err := os.ReadDir(Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		c, err := Load(filepath.Join(Dir, e.Name()))
+		if err != nil {
+			out = append(out, Status{Name: e.Name(), Problem: err.Error()})
+			continue
+		}
+		st, err := read(c.statusFile())
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			st.Problem = "unreadable status: " + err.Error()
+		}
+		st.Name, st.Kind, st.What, st.MaxAge = c.Name, c.Kind, c.What, c.MaxAge
+		if st.Problem == "" {
+			st.Check(now)
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tend-tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
