@@ -197,7 +197,9 @@ func agentJobCmd() *command {
 		name:    "job",
 		args:    "--config FILE",
 		summary: "run a scheduled job and record its outcome (its timer runs this)",
-		flags:   func(fs *flag.FlagSet) { fs.StringVar(&conf, "config", "", "the job's configuration `FILE` (/etc/tend/jobs/NAME.json)") },
+		flags: func(fs *flag.FlagSet) {
+			fs.StringVar(&conf, "config", "", "the job's configuration `FILE` (/etc/tend/jobs/NAME.json)")
+		},
 		run: func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 0, 0, ""); err != nil {
 				return err
