@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/ssh"
 )
 
 // Kind names a kind of resource: the key that starts a resource in a role.
@@ -277,7 +278,15 @@ type FileBackup struct {
 // PostgreSQL archives) onto a storage host on a schedule. Name: a label.
 type Replica struct {
 	From        string            `yaml:"from"`         // the source store URL
-	To          string            `yaml:"to"`           // the replica store URL
+	FromDir     string            `yaml:"from_dir"`     // or a data directory: USER@HOST:DIR, pulled with rsync over SSH
+	SSHKey      string            `yaml:"ssh_key"`      // from_dir: the storage host's private key (a secret)
+	HostKey     string            `yaml:"host_key"`     // from_dir: the source host's public host key ("ssh-ed25519 AAAA...")
+	Port        int               `yaml:"port"`         // from_dir: SSH port; default 22
+	KeepHourly  int               `yaml:"keep_hourly"`  // from_dir: dated copies kept; defaults 48 hourly,
+	KeepDaily   int               `yaml:"keep_daily"`   // 14 daily,
+	KeepWeekly  int               `yaml:"keep_weekly"`  // 8 weekly,
+	KeepMonthly int               `yaml:"keep_monthly"` // 12 monthly
+	To          string            `yaml:"to"`           // the replica: a store URL, or for from_dir an absolute directory
 	Env         map[string]string `yaml:"env"`          // TEND_FROM_AWS_... (read-only key), TEND_TO_AWS_...
 	Schedule    string            `yaml:"schedule"`     // default every 15 minutes
 	MaxAge      string            `yaml:"max_age"`      // late after this; default 1h
@@ -344,6 +353,12 @@ func (s *FileBackup) defaults() {
 	or(&s.MaxAge, "2h")
 }
 func (s *Replica) defaults() {
+	if s.Port == 0 {
+		s.Port = 22
+	}
+	if s.KeepHourly == 0 && s.KeepDaily == 0 && s.KeepWeekly == 0 && s.KeepMonthly == 0 {
+		s.KeepHourly, s.KeepDaily, s.KeepWeekly, s.KeepMonthly = 48, 14, 8, 12
+	}
 	or(&s.Schedule, "*:0/15")
 	or(&s.MaxAge, "1h")
 	or(&s.KeepDeleted, "30d")
@@ -538,9 +553,8 @@ func (s *AuthorizedKeys) check(c *checker) {
 		if !c.lit(k) {
 			continue
 		}
-		f := strings.Fields(k)
-		if len(f) < 2 || !(strings.HasPrefix(f[0], "ssh-") || strings.HasPrefix(f[0], "ecdsa-") || strings.HasPrefix(f[0], "sk-")) {
-			c.errf(fmt.Sprintf("keys[%d]", i), "key %d is not an SSH public key line (\"ssh-ed25519 AAAA... comment\")", i+1)
+		if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || len(rest) > 0 {
+			c.errf(fmt.Sprintf("keys[%d]", i), "key %d is not an SSH public key line (\"[options] ssh-ed25519 AAAA... comment\")", i+1)
 		}
 	}
 }
@@ -714,10 +728,27 @@ func (s *FileBackup) check(c *checker) {
 	c.goDuration("max_age", s.MaxAge)
 }
 
+var remoteDirRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:\[\]-]+:/`)
+
 func (s *Replica) check(c *checker) {
 	c.name(labelRE, "a label without spaces or '/'")
-	c.storeURL("from", s.From)
-	c.storeURL("to", s.To)
+	switch {
+	case c.has("from") && c.has("from_dir"):
+		c.errf("", "give either from (a store) or from_dir (a data directory), not both")
+	case c.has("from_dir"):
+		if c.lit(s.FromDir) && !remoteDirRE.MatchString(s.FromDir) {
+			c.errf("from_dir", "from_dir %q must be USER@HOST:/absolute/dir", s.FromDir)
+		}
+		c.absPath("to", s.To)
+		c.required("ssh_key", s.SSHKey)
+		c.required("host_key", s.HostKey)
+		if c.has("port") && (s.Port < 1 || s.Port > 65535) {
+			c.errf("port", "port must be between 1 and 65535")
+		}
+	default:
+		c.storeURL("from", s.From)
+		c.storeURL("to", s.To)
+	}
 	c.envKeys(s.Env)
 	c.goDuration("max_age", s.MaxAge)
 	if c.lit(s.KeepDeleted) && s.KeepDeleted != "" {

@@ -73,12 +73,38 @@ func NewReplica(name string, s *spec.Replica) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"replica", "pull-store", "--from", s.From, "--to", s.To, "--keep-deleted", fmt.Sprintf("%dh", int(keep.Hours()))}
-	return newJob(job.Config{Name: "replica-" + name, Kind: "replica", What: s.From + " -> " + s.To, Args: args, MaxAge: s.MaxAge},
-		s.Env, s.Schedule)
+	c := job.Config{Name: "replica-" + name, Kind: "replica", MaxAge: s.MaxAge}
+	if s.FromDir == "" {
+		c.What = s.From + " -> " + s.To
+		c.Args = []string{"replica", "pull-store", "--from", s.From, "--to", s.To, "--keep-deleted", fmt.Sprintf("%dh", int(keep.Hours()))}
+		return newJob(c, s.Env, s.Schedule)
+	}
+	// A data directory: the key and the pinned host key are files beside
+	// the job's configuration; the key is the job's secret.
+	keyFile := filepath.Join(job.Dir, c.Name+".key")
+	known := filepath.Join(job.Dir, c.Name+".known_hosts")
+	_, hostPart, _ := strings.Cut(s.FromDir, "@")
+	host := hostPart[:strings.LastIndex(hostPart, ":")]
+	if s.Port != 22 {
+		host = fmt.Sprintf("[%s]:%d", host, s.Port)
+	}
+	c.What = s.FromDir + " -> " + s.To
+	c.Args = []string{"replica", "pull-dir", "--from", s.FromDir, "--to", s.To, "--ssh-key", keyFile, "--known-hosts", known,
+		"--port", fmt.Sprint(s.Port), "--keep-hourly", fmt.Sprint(s.KeepHourly), "--keep-daily", fmt.Sprint(s.KeepDaily),
+		"--keep-weekly", fmt.Sprint(s.KeepWeekly), "--keep-monthly", fmt.Sprint(s.KeepMonthly)}
+	key := strings.TrimRight(s.SSHKey, "\n") + "\n"
+	kf, err := file.NewFile(keyFile, &spec.File{Content: key, Mode: "0600", Owner: "root", Group: "root"})
+	if err != nil {
+		return nil, err
+	}
+	kh, err := file.NewFile(known, &spec.File{Content: host + " " + strings.TrimSpace(s.HostKey) + "\n", Mode: "0644", Owner: "root", Group: "root"})
+	if err != nil {
+		return nil, err
+	}
+	return newJob(c, s.Env, s.Schedule, NewPart("ssh key", kf, true), NewPart("known host", kh, false))
 }
 
-func newJob(c job.Config, env map[string]string, schedule string) (*Job, error) {
+func newJob(c job.Config, env map[string]string, schedule string, extra ...Part) (*Job, error) {
 	j := &Job{}
 	add := func(n string, r resource.Resource, err error, secret bool) error {
 		if err != nil {
@@ -104,6 +130,7 @@ func newJob(c job.Config, env map[string]string, schedule string) (*Job, error) 
 	if err := add("credentials", ed, err, true); err != nil {
 		return nil, err
 	}
+	j.parts = append(j.parts, extra...)
 	js, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return nil, err
