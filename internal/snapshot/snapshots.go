@@ -1,0 +1,193 @@
+package snapshot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"tend/internal/hint"
+	"tend/internal/store"
+)
+
+// Snapshot is one recorded state of a set of paths on a host. The object
+// is JSON in clear (host, paths, tags and times are declared in the spec
+// anyway), MAC'd with the write key, and named by the SHA-256 of its bytes.
+// The trees and file data it points to are sealed to the recipients.
+type Snapshot struct {
+	ID      ID        `json:"-"`
+	Time    time.Time `json:"time"`
+	Start   time.Time `json:"start"` // when create began
+	Host    string    `json:"host"`
+	Paths   []string  `json:"paths"`
+	Tags    []string  `json:"tags,omitempty"`
+	Tree    ID        `json:"tree"`
+	Parent  string    `json:"parent,omitempty"`
+	Summary Summary   `json:"summary"`
+	MAC     string    `json:"mac,omitempty"`
+}
+
+// Summary counts what a snapshot holds and what its create added.
+type Summary struct {
+	Files     uint64 `json:"files"`
+	Dirs      uint64 `json:"dirs"`
+	Bytes     uint64 `json:"bytes"`     // total size of regular files
+	Read      uint64 `json:"read"`      // bytes read from files (not reused from the parent)
+	NewBlobs  uint64 `json:"new_blobs"` // blobs added to the repository
+	NewBytes  uint64 `json:"new_bytes"` // plaintext bytes of those blobs
+	Uploaded  uint64 `json:"uploaded"`  // pack bytes uploaded
+	Unchanged uint64 `json:"unchanged"` // files reused from the parent without reading
+}
+
+func (r *Repo) writeSnapshot(ctx context.Context, sn *Snapshot) error {
+	sn.MAC = ""
+	body, err := json.Marshal(sn)
+	if err != nil {
+		return err
+	}
+	sn.MAC = r.k.sign("snapshot", body)
+	data, err := json.MarshalIndent(sn, "", "  ")
+	if err != nil {
+		return err
+	}
+	sn.ID = ID(sha256.Sum256(data))
+	if err := r.putNew(ctx, prefixSnap+sn.ID.String(), data); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+func (r *Repo) readSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
+	data, err := r.readAll(ctx, prefixSnap+id.String(), 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	if ID(sha256.Sum256(data)) != id {
+		return nil, fmt.Errorf("snapshot %s: content does not match its name", id.Short())
+	}
+	var sn Snapshot
+	if err := json.Unmarshal(data, &sn); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", id.Short(), err)
+	}
+	mac := sn.MAC
+	sn.MAC = ""
+	body, _ := json.Marshal(&sn)
+	if !r.k.verify("snapshot", body, mac) {
+		return nil, fmt.Errorf("snapshot %s: MAC does not verify (altered, or not written with this write key)", id.Short())
+	}
+	sn.MAC = mac
+	sn.ID = id
+	return &sn, nil
+}
+
+func (r *Repo) snapshotIDs(ctx context.Context) ([]ID, error) {
+	var ids []ID
+	err := r.st.List(ctx, prefixSnap, func(i store.Info) error {
+		id, err := ParseID(strings.TrimPrefix(i.Key, prefixSnap))
+		if err != nil {
+			return fmt.Errorf("unexpected object %s", i.Key)
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	return ids, nil
+}
+
+// Snapshots returns every snapshot, oldest first. It needs only the write
+// key, so a host can list (and find its parent).
+func (r *Repo) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	ids, err := r.snapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Snapshot, len(ids))
+	var mu sync.Mutex
+	err = parallel(ctx, len(ids), 8, func(i int) error {
+		sn, err := r.readSnapshot(ctx, ids[i])
+		if store.IsNotFound(err) { // forgotten meanwhile
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read snapshot: %w", err)
+		}
+		mu.Lock()
+		out[i] = sn
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = slices.DeleteFunc(out, func(s *Snapshot) bool { return s == nil })
+	slices.SortStableFunc(out, func(a, b *Snapshot) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID.String(), b.ID.String())
+	})
+	return out, nil
+}
+
+// Find resolves "latest" or a unique hex prefix of a snapshot ID.
+func (r *Repo) Find(ctx context.Context, ref string) (*Snapshot, error) {
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return findIn(all, ref)
+}
+
+func findIn(all []*Snapshot, ref string) (*Snapshot, error) {
+	if ref == "latest" {
+		if len(all) == 0 {
+			return nil, errors.New("no snapshots")
+		}
+		return all[len(all)-1], nil
+	}
+	if len(ref) < 4 {
+		return nil, hint.Wrap(fmt.Errorf("snapshot %q: give at least 4 hex digits", ref), "run 'tend snapshot list' to see the IDs")
+	}
+	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil {
+		return nil, fmt.Errorf("snapshot %q: not a hex ID prefix or \"latest\"", ref)
+	}
+	var found []*Snapshot
+	for _, s := range all {
+		if strings.HasPrefix(s.ID.String(), strings.ToLower(ref)) {
+			found = append(found, s)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, hint.Wrap(fmt.Errorf("snapshot %q: not found", ref), "run 'tend snapshot list' to see the IDs")
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("snapshot %q: ambiguous prefix (%d snapshots match); give more digits", ref, len(found))
+}
+
+// groupKey is how snapshots are grouped for parents and policies: the host
+// and the sorted paths.
+func groupKey(host string, paths []string) string {
+	p := slices.Clone(paths)
+	slices.Sort(p)
+	return host + "\x00" + strings.Join(p, "\x00")
+}
+
+// Forget deletes the snapshot objects (their data stays until prune).
+func (r *Repo) Forget(ctx context.Context, ids []ID) error {
+	for _, id := range ids {
+		if err := r.st.Delete(ctx, prefixSnap+id.String()); err != nil {
+			return fmt.Errorf("forget %s: %w", id.Short(), err)
+		}
+	}
+	return nil
+}
