@@ -48,7 +48,7 @@ identity (TEND_AGE_KEY or TEND_AGE_KEY_FILE), which hosts do not hold.
 See docs/snapshot.md.`,
 		subs: []*command{
 			snapInitCmd(), snapCreateCmd(), snapListCmd(), snapLsCmd(), snapDiffCmd(),
-			snapRestoreCmd(), snapForgetCmd(), snapPruneCmd(), snapCheckCmd(),
+			snapRestoreCmd(), snapForgetCmd(), snapPruneCmd(), snapCheckCmd(), snapDrillCmd(),
 		},
 	}
 }
@@ -400,7 +400,21 @@ func snapListCmd() *command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sn.ID.Short(), sn.Time.Local().Format("2006-01-02 15:04:05"), sn.Host,
 					strings.Join(sn.Paths, ","), strings.Join(sn.Tags, ","), snapSize(sn.Summary.Bytes))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			d, err := r.LastDrill(ctx)
+			switch {
+			case err != nil:
+				return err
+			case d == nil:
+				s.printf("last restore drill: never (tend snapshot drill)\n")
+			case d.OK:
+				s.printf("last restore drill: %s, snapshot %s, passed (%d files)\n", d.Time.Local().Format("2006-01-02 15:04:05"), d.Snapshot[:8], d.Files)
+			default:
+				s.printf("last restore drill: %s, snapshot %s, FAILED: %s\n", d.Time.Local().Format("2006-01-02 15:04:05"), d.Snapshot[:8], d.Error)
+			}
+			return nil
 		},
 	}
 }
@@ -802,6 +816,49 @@ structure that does not need decryption is checked.`,
 					"restore what is affected from another copy, or forget the snapshots named above and run create again")
 			}
 			s.printf("no problems: %d snapshots, %d packs (%d read), %d blobs\n", res.Snapshots, res.Packs, res.PacksRead, res.Blobs)
+			return nil
+		},
+	}
+}
+
+func snapDrillCmd() *command {
+	var o snapOpts
+	var scratch string
+	return &command{
+		name:    "drill",
+		args:    "[SNAPSHOT]",
+		summary: "restore a snapshot (default latest) to a scratch place, verify it, record the result",
+		help: `Restores the snapshot into a new directory under --scratch (every blob is
+checked against its keyed ID), compares the copy's files and bytes with
+what the snapshot recorded, removes the copy, and stores the result under
+drills/ in the repository; "tend snapshot list" shows the last one. Needs
+the identity: run it from a scheduled CI job.`,
+		flags: func(fs *flag.FlagSet) {
+			o.flags(fs)
+			fs.StringVar(&scratch, "scratch", os.TempDir(), "where the scratch copy goes (`DIR`)")
+		},
+		run: func(ctx context.Context, s *session, args []string) error {
+			if err := wantArgs(args, 0, 1, "[SNAPSHOT]"); err != nil {
+				return err
+			}
+			r, err := o.open(ctx, s, true, false)
+			if err != nil {
+				return err
+			}
+			ref := "latest"
+			if len(args) == 1 {
+				ref = args[0]
+			}
+			sn, err := r.Find(ctx, ref)
+			if err != nil {
+				return err
+			}
+			d, err := r.Drill(ctx, sn, scratch)
+			if err != nil {
+				return fmt.Errorf("restore drill of snapshot %s FAILED (recorded): %w", sn.ID.Short(), err)
+			}
+			s.printf("restore drill passed: snapshot %s of %s, %d files (%s) restored and verified in %s\n",
+				sn.ID.Short(), sn.Host, d.Files, snapSize(d.Bytes), d.Duration)
 			return nil
 		},
 	}

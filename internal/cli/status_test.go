@@ -149,6 +149,15 @@ hosts:
 	if _, err := os.Stat(filepath.Join(dest, "srv/mail/x.tmp")); err == nil {
 		t.Errorf("an excluded file was backed up")
 	}
+	// A restore drill from this machine, recorded in the repository.
+	p.env["TEND_AGE_KEY_FILE"] = bkey
+	if out := p.ok("", "snapshot", "drill", "--store", storeURL, "--scratch", p.home); !strings.Contains(out, "restore drill passed") {
+		t.Errorf("drill: %s", out)
+	}
+	if out := p.ok("", "snapshot", "list", "--store", storeURL); !strings.Contains(out, "last restore drill:") || !strings.Contains(out, "passed") {
+		t.Errorf("list after a drill:\n%s", out)
+	}
+	p.useKey(key)
 
 	// The source of the directory replica stops answering: failure, then
 	// recovery.
