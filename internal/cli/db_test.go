@@ -24,9 +24,13 @@ type pitrLab struct {
 	bucket string
 	lab    []string
 	opsPub string
+	opsKey string
 }
 
-func newPITRLab(t *testing.T) *pitrLab {
+// newBackupLab boots two lab hosts and an S3 server on the lab's gateway,
+// and prepares a repository directory, an ops key (the secrets) and a
+// backup key; it returns the backup key's file and public key.
+func newBackupLab(t *testing.T) (*pitrLab, string, string) {
 	l := labtest.New(t, 2)
 	srv := storetest.StartS3At(t, "versitygw", l.State.Gateway())
 	bin, err := agentBinaryForTests()
@@ -44,7 +48,14 @@ func newPITRLab(t *testing.T) *pitrLab {
 	key, pub := p.keygen("ops")
 	p.useKey(key)
 	p.opsPub = pub
+	p.opsKey = key
 	bkey, bpub := p.keygen("backup")
+	p.lab = []string{"--repo", p.repo, "--lab", l.State.Name}
+	return p, bkey, bpub
+}
+
+func newPITRLab(t *testing.T) *pitrLab {
+	p, bkey, bpub := newBackupLab(t)
 	p.env["TEND_BACKUP_KEY_FILE"] = bkey
 	p.write("tend.yaml", "name: pitr\n")
 	p.write("environments/production.yaml", `secrets:
@@ -64,10 +75,9 @@ hosts:
     archive_timeout: 60s
     keep_count: 2
     keep_within: 1d
-`, srv.URL(p.bucket, "pg"), bpub))
-	p.setSecret("vault_s3_key", srv.AccessKey)
-	p.setSecret("vault_s3_secret", srv.SecretKey)
-	p.lab = []string{"--repo", p.repo, "--lab", l.State.Name}
+`, p.srv.URL(p.bucket, "pg"), bpub))
+	p.setSecret("vault_s3_key", p.srv.AccessKey)
+	p.setSecret("vault_s3_secret", p.srv.SecretKey)
 	return p
 }
 

@@ -14,9 +14,7 @@ import (
 
 	gossh "golang.org/x/crypto/ssh"
 
-	"tend/internal/lab/labtest"
 	"tend/internal/replica"
-	"tend/internal/store/storetest"
 )
 
 // TestScheduledBackups declares a file_backup on an application host and a
@@ -24,24 +22,8 @@ import (
 // server, runs their timers' jobs, and checks tend status, a restore, a
 // broken then repaired replica, and a late job.
 func TestScheduledBackups(t *testing.T) {
-	l := labtest.New(t, 2)
-	srv := storetest.StartS3At(t, "versitygw", l.State.Gateway())
-	bin, err := agentBinaryForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pitrLab{secretEnv: newSecretEnv(t), l: l, srv: srv, bucket: srv.NewBucket(t)}
-	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
-		if v := os.Getenv(k); v != "" {
-			p.env[k] = v
-		}
-	}
-	p.env["TEND_AGENT_BINARY"] = bin
-	p.env["PATH"] = os.Getenv("PATH")
-	key, pub := p.keygen("ops")
-	p.useKey(key)
-	p.opsPub = pub
-	bkey, bpub := p.keygen("backup")
+	p, bkey, bpub := newBackupLab(t)
+	l, srv, key := p.l, p.srv, p.opsKey
 	b := make([]byte, 32)
 	rand.Read(b)
 	writeKey := hex.EncodeToString(b)
@@ -108,7 +90,6 @@ hosts:
 	p.setSecret("vault_backup_key", writeKey)
 	p.setSecret("vault_replica_secret", srv.SecretKey)
 	p.setSecret("vault_replica_ssh_key", string(pem.EncodeToMemory(pemKey)))
-	p.lab = []string{"--repo", p.repo, "--lab", l.State.Name}
 	p.tend("apply", "production")
 
 	// Before any run, status says so.

@@ -110,29 +110,4 @@ func (c *Config) Open(ctx context.Context, extra map[string]string, ids []age.Id
 	return &Archive{Store: st, Recipients: rs, Identities: ids}, nil
 }
 
-// writeAtomic writes data to path through a temporary file in the same
-// directory, synced then renamed: readers never see a partial file. The
-// file belongs to the running user, mode 0600.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tend-tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
-}
-
 func sortStrings(s []string) { sort.Strings(s) }

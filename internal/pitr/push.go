@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"tend/internal/atomicfile"
 	"time"
 )
 
@@ -47,7 +48,7 @@ func (c *Config) PushReady(ctx context.Context, a *Archive, path string) error {
 			if a.Push(ctx, n, d) == nil {
 				s := sha256.Sum256(d)
 				if os.MkdirAll(markers, 0o700) == nil {
-					writeAtomic(filepath.Join(markers, n), []byte(hex.EncodeToString(s[:])))
+					atomicfile.Write(filepath.Join(markers, n), []byte(hex.EncodeToString(s[:])), 0o600)
 				}
 			}
 		}()
@@ -136,7 +137,7 @@ func (c *Config) FetchTo(ctx context.Context, a *Archive, name, dest string) err
 	if err != nil {
 		return err
 	}
-	return writeAtomic(dest, data)
+	return atomicfile.Write(dest, data, 0o600)
 }
 
 // prefetch fetches the segments after name not already prefetched. With
@@ -163,7 +164,7 @@ func (c *Config) prefetch(ctx context.Context, a *Archive, name, dir string, _ b
 			defer wg.Done()
 			data, err := a.Fetch(ctx, n)
 			if err == nil {
-				writeAtomic(filepath.Join(dir, n), data)
+				atomicfile.Write(filepath.Join(dir, n), data, 0o600)
 			}
 		}()
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"tend/internal/atomicfile"
 	"time"
 )
 
@@ -341,7 +342,7 @@ func renderConf(settings map[string]string) string {
 }
 
 func writeOwned(path, content string, uid, gid int) error {
-	if err := writeAtomic(path, []byte(content)); err != nil {
+	if err := atomicfile.Write(path, []byte(content), 0o600); err != nil {
 		return err
 	}
 	return os.Chown(path, uid, gid)

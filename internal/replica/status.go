@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
+	"tend/internal/atomicfile"
 	"time"
 
 	"tend/internal/hint"
@@ -141,33 +141,7 @@ func record(path string, st Status, start time.Time, rep Report, err error) erro
 	if jerr != nil {
 		return jerr
 	}
-	return writeAtomic(path, append(b, '\n'))
-}
-
-// writeAtomic writes data to path through a temporary file in the same
-// directory and a rename, so that readers see the old or the new file.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("replica status: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("replica status %s: %w", path, err)
 	}
 	return nil
