@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
 
 	"tend/internal/hint"
 	"tend/internal/seal"
@@ -105,7 +106,8 @@ func (a *Archive) Push(ctx context.Context, name string, data []byte) error {
 			"two clusters may be archiving to the same store: give each cluster its own store prefix; then remove the wrong object by hand")
 	}
 	var buf bytes.Buffer
-	w, err := seal.NewWriter(&buf, a.Recipients...)
+	buf.Grow(len(data)/2 + 4096)
+	w, err := seal.NewWriterLevel(&buf, zstd.SpeedFastest, a.Recipients...)
 	if err != nil {
 		return err
 	}

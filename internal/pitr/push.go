@@ -2,14 +2,14 @@ package pitr
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"tend/internal/atomicfile"
 	"time"
 )
@@ -18,22 +18,29 @@ import (
 // parallel, up to Parallel-1 other files PostgreSQL has marked ready, so
 // that archiving keeps up with a busy server although PostgreSQL archives
 // one file at a time. Files pushed ahead are recorded under the state
-// directory; when PostgreSQL then asks for one, its bytes are hashed and
-// compared with the record, and the call returns at once.
+// directory with their identity (inode, size, modification time); when
+// PostgreSQL then asks for one that is unchanged, the call returns at once.
 func (c *Config) PushReady(ctx context.Context, a *Archive, path string) error {
 	name := filepath.Base(path)
 	if err := ValidName(name); err != nil {
 		return err
 	}
 	markers := filepath.Join(c.StateDir, "pushed")
-	data, err := os.ReadFile(path)
+	fi, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(data)
-	if rec, err := os.ReadFile(filepath.Join(markers, name)); err == nil && string(rec) == hex.EncodeToString(sum[:]) {
-		os.Remove(filepath.Join(markers, name))
-		return nil
+	// Pushed ahead, and the file is the very one pushed (same inode, size
+	// and modification time): done without reading it again.
+	if rec, err := os.ReadFile(filepath.Join(markers, name)); err == nil {
+		os.Remove(filepath.Join(markers, name)) // used now, or stale
+		if string(rec) == identity(fi) {
+			return nil
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
 	}
 	ahead := c.readyAhead(filepath.Dir(path), name, markers)
 	var wg sync.WaitGroup
@@ -41,14 +48,22 @@ func (c *Config) PushReady(ctx context.Context, a *Archive, path string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, err := os.ReadFile(filepath.Join(filepath.Dir(path), n))
+			p := filepath.Join(filepath.Dir(path), n)
+			before, err := os.Stat(p)
 			if err != nil {
 				return // PostgreSQL will ask again and report
 			}
+			d, err := os.ReadFile(p)
+			if err != nil {
+				return
+			}
+			after, err := os.Stat(p)
+			if err != nil || identity(after) != identity(before) {
+				return // changed while read: PostgreSQL's own call will push it
+			}
 			if a.Push(ctx, n, d) == nil {
-				s := sha256.Sum256(d)
 				if os.MkdirAll(markers, 0o700) == nil {
-					atomicfile.Write(filepath.Join(markers, n), []byte(hex.EncodeToString(s[:])), 0o600)
+					atomicfile.Write(filepath.Join(markers, n), []byte(identity(before)), 0o600)
 				}
 			}
 		}()
@@ -57,6 +72,16 @@ func (c *Config) PushReady(ctx context.Context, a *Archive, path string) error {
 	wg.Wait()
 	c.cleanMarkers(markers)
 	return err
+}
+
+// identity names a file's version: device, inode, size and modification
+// time. PostgreSQL never rewrites a segment marked ready in place.
+func identity(fi os.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d:%d:%d", st.Dev, st.Ino, fi.Size(), fi.ModTime().UnixNano())
 }
 
 // readyAhead lists other files marked ready in pg_wal/archive_status,

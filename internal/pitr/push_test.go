@@ -72,8 +72,9 @@ func TestPushReady(t *testing.T) {
 	}
 	for _, n := range []string{segName(2), segName(3)} {
 		rec, err := os.ReadFile(filepath.Join(markers, n))
-		if err != nil || string(rec) != hashOf(files[n]) {
-			t.Errorf("marker of %s pushed ahead: %q, %v; want its hash", n, rec, err)
+		fi, _ := os.Stat(filepath.Join(walDir, n))
+		if err != nil || string(rec) != identity(fi) {
+			t.Errorf("marker of %s pushed ahead: %q, %v; want its identity %q", n, rec, err, identity(fi))
 		}
 	}
 	if _, err := os.Stat(filepath.Join(markers, segName(1))); err == nil {
@@ -110,7 +111,9 @@ func TestPushReady(t *testing.T) {
 	if got, want := walKeys(t, a), []string{segName(1), segName(2), segName(3), segName(4), segName(5)}; !slices.Equal(got, want) {
 		t.Fatalf("archived: %q, want %q", got, want)
 	}
-	// Put the original bytes back: PostgreSQL retries, the marker matches.
+	// Put the original bytes back: PostgreSQL retries; the file is another
+	// version than the one pushed ahead, so it is read and compared: the
+	// same bytes are archived, nothing is written for it.
 	if err := os.WriteFile(filepath.Join(walDir, segName(3)), files[segName(3)], 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -119,8 +122,11 @@ func TestPushReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	archived(t, walDir, segName(3))
-	if puts, _ := cs.reset(); len(puts) != 0 {
-		t.Errorf("retrying an unchanged file pushed ahead wrote %q", puts)
+	puts, _ := cs.reset()
+	for _, k := range puts {
+		if strings.Contains(k, segName(3)) {
+			t.Errorf("retrying %s with its archived bytes wrote %q", segName(3), k)
+		}
 	}
 
 	for _, n := range []string{segName(4), segName(5), segName(6)} {

@@ -33,6 +33,12 @@ type Writer struct {
 
 // NewWriter returns a Writer sealing to dst for the recipients.
 func NewWriter(dst io.Writer, recipients ...age.Recipient) (*Writer, error) {
+	return NewWriterLevel(dst, zstd.SpeedDefault, recipients...)
+}
+
+// NewWriterLevel is NewWriter with another compression level: for data
+// that must keep up with a producer (WAL), zstd.SpeedFastest.
+func NewWriterLevel(dst io.Writer, level zstd.EncoderLevel, recipients ...age.Recipient) (*Writer, error) {
 	if len(recipients) == 0 {
 		return nil, errors.New("seal: no recipients")
 	}
@@ -40,7 +46,7 @@ func NewWriter(dst io.Writer, recipients ...age.Recipient) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	zw, err := zstd.NewWriter(enc, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1),
+	zw, err := zstd.NewWriter(enc, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
 		zstd.WithWindowSize(8<<20))
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
