@@ -71,11 +71,7 @@ func walPushCmd() *command {
 			if err := wantArgs(args, 1, 1, "the WAL file's path (%p)"); err != nil {
 				return err
 			}
-			c, err := pitr.LoadConfig(conf)
-			if err != nil {
-				return err
-			}
-			a, err := c.Open(ctx, nil, nil)
+			c, a, err := pitr.OpenConfig(ctx, conf)
 			if err != nil {
 				return err
 			}
@@ -100,15 +96,7 @@ ones are archived (a gap) is such a failure.`,
 				return err
 			}
 			abort := func(err error) error { return &exitError{code: ExitAbortRecovery, err: err} }
-			c, err := pitr.LoadConfig(conf)
-			if err != nil {
-				return abort(err)
-			}
-			ids, err := c.Identities()
-			if err != nil {
-				return abort(err)
-			}
-			a, err := c.Open(ctx, nil, ids)
+			c, a, err := pitr.OpenConfig(ctx, conf)
 			if err != nil {
 				return abort(err)
 			}
@@ -135,11 +123,7 @@ func pgBackupCmd() *command {
 			if err := wantArgs(args, 0, 0, ""); err != nil {
 				return err
 			}
-			c, err := pitr.LoadConfig(conf)
-			if err != nil {
-				return err
-			}
-			a, err := c.Open(ctx, nil, nil)
+			c, a, err := pitr.OpenConfig(ctx, conf)
 			if err != nil {
 				return err
 			}
@@ -235,14 +219,9 @@ func agentStatusCmd() *command {
 			}
 			confs, _ := filepath.Glob(filepath.Join(pitr.ConfigDir, "*.json"))
 			for _, p := range confs {
-				c, err := pitr.LoadConfig(p)
+				c, a, err := pitr.OpenConfig(ctx, p)
 				if err != nil {
 					hs.Databases = append(hs.Databases, &pitr.Status{Cluster: p, Problems: []string{err.Error()}})
-					continue
-				}
-				a, err := c.Open(ctx, nil, nil)
-				if err != nil {
-					hs.Databases = append(hs.Databases, &pitr.Status{Cluster: c.Version + "/" + c.Cluster, Problems: []string{err.Error()}})
 					continue
 				}
 				hs.Databases = append(hs.Databases, c.Status(ctx, a))

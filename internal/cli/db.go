@@ -46,6 +46,14 @@ or $TEND_AGE_KEY). See docs/pitr.md.`,
 	}
 }
 
+// resolve checks that args is one environment and finds its backup.
+func (f *dbFlags) resolve(ctx context.Context, s *session, args []string) (*dbTarget, error) {
+	if err := wantArgs(args, 1, 1, "an environment"); err != nil {
+		return nil, err
+	}
+	return findBackup(ctx, s, args[0], *f)
+}
+
 // dbTarget is a host's postgres_backup, resolved from the spec.
 type dbTarget struct {
 	host plan.Target
@@ -224,10 +232,7 @@ func dbBackupCmd() *command {
 		name: "backup", args: "ENV", summary: "take a base backup now",
 		flags: func(fs *flag.FlagSet) { f.bind(fs) },
 		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-				return err
-			}
-			d, err := findBackup(ctx, s, args[0], f)
+			d, err := f.resolve(ctx, s, args)
 			if err != nil {
 				return err
 			}
@@ -250,10 +255,7 @@ func dbBackupsCmd() *command {
 		name: "backups", args: "ENV", summary: "list base backups and the restorable window",
 		flags: func(fs *flag.FlagSet) { f.bind(fs) },
 		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-				return err
-			}
-			d, err := findBackup(ctx, s, args[0], f)
+			d, err := f.resolve(ctx, s, args)
 			if err != nil {
 				return err
 			}
@@ -355,10 +357,7 @@ func dbStatusCmd() *command {
 		name: "status", args: "ENV", summary: "archiving health, backlog, restorable window, last drill; exit 1 when something is wrong",
 		flags: func(fs *flag.FlagSet) { f.bind(fs) },
 		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-				return err
-			}
-			d, err := findBackup(ctx, s, args[0], f)
+			d, err := f.resolve(ctx, s, args)
 			if err != nil {
 				return err
 			}
@@ -425,10 +424,7 @@ hold.`,
 			fs.StringVar(&query, "query", "SELECT count(*) FROM pg_database", "the `SQL` run on the restored copy")
 		},
 		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-				return err
-			}
-			d, err := findBackup(ctx, s, args[0], f)
+			d, err := f.resolve(ctx, s, args)
 			if err != nil {
 				return err
 			}
@@ -466,10 +462,7 @@ func dbCheckCmd() *command {
 			fs.BoolVar(&readData, "read-data", false, "read back, unseal and verify every backup part and WAL file (needs the backup identity)")
 		},
 		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-				return err
-			}
-			d, err := findBackup(ctx, s, args[0], f)
+			d, err := f.resolve(ctx, s, args)
 			if err != nil {
 				return err
 			}
@@ -512,10 +505,7 @@ credentials from the spec are used.`,
 			fs.BoolVar(&yes, "yes", false, "delete what the retention does not keep")
 		},
 		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-				return err
-			}
-			d, err := findBackup(ctx, s, args[0], f)
+			d, err := f.resolve(ctx, s, args)
 			if err != nil {
 				return err
 			}

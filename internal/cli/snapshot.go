@@ -511,11 +511,15 @@ func snapDiffCmd() *command {
 			if err != nil {
 				return err
 			}
-			a, err := r.Find(ctx, args[0])
+			all, err := r.Snapshots(ctx)
 			if err != nil {
 				return err
 			}
-			b, err := r.Find(ctx, args[1])
+			a, err := snapshot.Select(all, args[0])
+			if err != nil {
+				return err
+			}
+			b, err := snapshot.Select(all, args[1])
 			if err != nil {
 				return err
 			}
@@ -642,7 +646,7 @@ snapshot objects, so it needs store credentials that may delete.`,
 				}
 				var ids []snapshot.ID
 				for _, a := range args {
-					sn, err := r.Find(ctx, a)
+					sn, err := snapshot.Select(all, a)
 					if err != nil {
 						return err
 					}
@@ -651,7 +655,6 @@ snapshot objects, so it needs store credentials that may delete.`,
 						s.printf("would forget %s\n", sn.ID.Short())
 					}
 				}
-				_ = all
 				if dryRun {
 					return nil
 				}

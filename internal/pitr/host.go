@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"filippo.io/age"
@@ -110,4 +109,20 @@ func (c *Config) Open(ctx context.Context, extra map[string]string, ids []age.Id
 	return &Archive{Store: st, Recipients: rs, Identities: ids}, nil
 }
 
-func sortStrings(s []string) { sort.Strings(s) }
+// OpenConfig reads the configuration file at path and opens its archive,
+// with the identity of a restore's configuration when it names one.
+func OpenConfig(ctx context.Context, path string) (*Config, *Archive, error) {
+	c, err := LoadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := c.Identities()
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := c.Open(ctx, nil, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, a, nil
+}

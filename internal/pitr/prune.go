@@ -117,9 +117,9 @@ func walNo(name string, segSize int64) (uint64, bool) {
 
 // Prune carries out a plan: backups first (manifest before parts), then
 // WAL, oldest first.
-func (a *Archive) Prune(ctx context.Context, p *PrunePlan, keys func(id string) []string) error {
+func (a *Archive) Prune(ctx context.Context, p *PrunePlan) error {
 	for _, b := range p.Delete {
-		if err := a.deleteBackup(ctx, b.ID, keys(b.ID)); err != nil {
+		if err := a.deleteBackup(ctx, b.ID, BackupKeys(b)); err != nil {
 			return err
 		}
 	}

@@ -200,14 +200,7 @@ func TestRetention(t *testing.T) {
 		t.Errorf("plan differs from %s (-want +got):\n%s", golden, diff)
 	}
 
-	if err := s.a.Prune(ctx, plan, func(id string) []string {
-		for _, b := range plan.Delete {
-			if b.ID == id {
-				return BackupKeys(b)
-			}
-		}
-		return nil
-	}); err != nil {
+	if err := s.a.Prune(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 

@@ -137,12 +137,12 @@ func (c *Config) FetchTo(ctx context.Context, a *Archive, name, dest string) err
 	}
 	pre := filepath.Join(filepath.Dir(dest), ".tend-prefetch")
 	if err := os.Rename(filepath.Join(pre, name), dest); err == nil {
-		c.prefetch(ctx, a, name, pre, true)
+		c.prefetch(ctx, a, name, pre)
 		return nil
 	}
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); c.prefetch(ctx, a, name, pre, false) }()
+	go func() { defer wg.Done(); c.prefetch(ctx, a, name, pre) }()
 	defer wg.Wait()
 	var data []byte
 	var err error
@@ -168,7 +168,7 @@ func (c *Config) FetchTo(ctx context.Context, a *Archive, name, dest string) err
 // prefetch fetches the segments after name not already prefetched. With
 // wait false it still waits (the caller's fetch runs meanwhile); errors are
 // ignored: the real fetch reports them.
-func (c *Config) prefetch(ctx context.Context, a *Archive, name, dir string, _ bool) {
+func (c *Config) prefetch(ctx context.Context, a *Archive, name, dir string) {
 	seg, ok := ParseSegment(name, a.segSize())
 	if !ok || c.Parallel <= 1 {
 		return

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"tend/internal/atomicfile"
@@ -78,7 +79,7 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	a.SegSize = b.SegSize
 	res := &RestoreResult{Backup: b.ID, BackupTime: b.StopTime, Target: o.Target.String(), LastArchive: w.Last}
 	say("restoring backup %s (ended %s), then WAL up to %s", b.ID, b.StopTime.UTC().Format(time.RFC3339), o.Target)
-	_, uid, gid, err := postgresIDs()
+	uid, gid, err := postgresIDs()
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +335,7 @@ func renderConf(settings map[string]string) string {
 	for k := range settings {
 		keys = append(keys, k)
 	}
-	sortStrings(keys)
+	sort.Strings(keys)
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(settings[k], "'", "''"))
 	}
@@ -407,12 +408,12 @@ func extract(r io.Reader, dir string, uid, gid int) error {
 	}
 }
 
-func postgresIDs() (*user.User, int, int, error) {
+func postgresIDs() (uid, gid int, err error) {
 	pg, err := user.Lookup("postgres")
 	if err != nil {
-		return nil, 0, 0, errors.New("no postgres user on this host: install PostgreSQL first")
+		return 0, 0, errors.New("no postgres user on this host: install PostgreSQL first")
 	}
-	uid, _ := strconv.Atoi(pg.Uid)
-	gid, _ := strconv.Atoi(pg.Gid)
-	return pg, uid, gid, nil
+	uid, _ = strconv.Atoi(pg.Uid)
+	gid, _ = strconv.Atoi(pg.Gid)
+	return uid, gid, nil
 }

@@ -84,14 +84,7 @@ func Serve(ctx context.Context, req *Request, progress func(string)) (any, error
 			return nil, err
 		}
 		if req.Apply {
-			if err := a.Prune(ctx, p, func(id string) []string {
-				for _, b := range p.Delete {
-					if b.ID == id {
-						return BackupKeys(b)
-					}
-				}
-				return nil
-			}); err != nil {
+			if err := a.Prune(ctx, p); err != nil {
 				return nil, err
 			}
 		}
@@ -145,8 +138,10 @@ func (c *Config) fetchSetup(req *Request) (func(), string, string, error) {
 		err = copyFile(self, bin, 0o755)
 	}
 	if err == nil {
-		_, uid, gid, _ := postgresIDs()
-		err = os.Chown(bin, uid, gid)
+		var uid, gid int
+		if uid, gid, err = postgresIDs(); err == nil {
+			err = os.Chown(bin, uid, gid)
+		}
 	}
 	if err != nil {
 		cleanup()
@@ -169,8 +164,7 @@ func (c *Config) fetchFiles(req *Request) (func(), string, error) {
 		return nil, "", err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	pg, uid, gid, err := postgresIDs()
-	_ = pg
+	uid, gid, err := postgresIDs()
 	if err != nil {
 		cleanup()
 		return nil, "", err

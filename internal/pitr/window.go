@@ -30,12 +30,11 @@ func Windows(backups []Backup, wal []WALObject) []Window {
 	}
 	byTLI := map[uint32]map[uint64]seen{}
 	maxNo := map[uint32]uint64{}
+	size := int64(DefaultSegmentSize)
+	if len(backups) > 0 {
+		size = backups[0].SegSize
+	}
 	for _, o := range wal {
-		b := backups
-		size := int64(DefaultSegmentSize)
-		if len(b) > 0 {
-			size = b[0].SegSize
-		}
 		s, ok := ParseSegment(o.Name, size)
 		if !ok {
 			continue

@@ -143,10 +143,12 @@ func (r *Repo) Find(ctx context.Context, ref string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return findIn(all, ref)
+	return Select(all, ref)
 }
 
-func findIn(all []*Snapshot, ref string) (*Snapshot, error) {
+// Select resolves "latest" or a unique hex prefix of an ID among
+// snapshots listed once (all, oldest first, as Snapshots returns them).
+func Select(all []*Snapshot, ref string) (*Snapshot, error) {
 	if ref == "latest" {
 		if len(all) == 0 {
 			return nil, errors.New("no snapshots")
