@@ -1,8 +1,11 @@
 // Package agent is what tend runs on a host: it reads the host's whole
 // desired state on standard input, checks every resource in order, converges
-// them (apply) or only reports (plan), fires handlers once at the end, and
-// writes a stream of JSON events on standard output. Handlers notified by a
-// run that failed are kept on the host and fired by the next run.
+// them (apply) or only reports (plan), removes what left the spec, fires
+// handlers once at the end, and writes a stream of JSON events (package
+// wire) on standard output. It keeps a record of what it manages on the
+// host, so that a resource dropped from the spec is removed; handlers
+// notified by a run that failed are kept on the host and fired by the next
+// run. One lock per host keeps two runs from interleaving.
 package agent
 
 import (
@@ -16,83 +19,7 @@ import (
 	"slices"
 
 	"tend/internal/resource"
-	"tend/internal/spec"
-)
-
-// Protocol is the version of the desired state and event formats; the
-// agent refuses a desired state of another version.
-const Protocol = 1
-
-// Desired is a host's whole desired state, as sent to the agent.
-type Desired struct {
-	Protocol  int       `json:"protocol"`
-	Host      string    `json:"host"`
-	Resources []Item    `json:"resources"` // in convergence order
-	Handlers  []Handler `json:"handlers"`
-}
-
-// Item is one resource of the desired state.
-type Item struct {
-	ID        string          `json:"id"`
-	Kind      spec.Kind       `json:"kind"`
-	Name      string          `json:"name"`
-	Notify    []string        `json:"notify,omitempty"`
-	Sensitive bool            `json:"sensitive,omitempty"`
-	Spec      json.RawMessage `json:"spec"`
-}
-
-// Handler acts on a service when a resource that notifies it changed.
-type Handler struct {
-	Name    string `json:"name"`
-	Service string `json:"service"`
-	Action  string `json:"action"` // reload or restart
-}
-
-// FromSpec builds the desired state of a compiled host.
-func FromSpec(h *spec.Host) (*Desired, error) {
-	d := &Desired{Protocol: Protocol, Host: h.Name}
-	for _, r := range h.Resources {
-		b, err := json.Marshal(r.Spec)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.ID, err)
-		}
-		d.Resources = append(d.Resources, Item{ID: r.ID, Kind: r.Kind, Name: r.Name, Notify: r.Notify, Sensitive: r.Sensitive, Spec: b})
-	}
-	for _, hd := range h.Handlers {
-		d.Handlers = append(d.Handlers, Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action})
-	}
-	return d, nil
-}
-
-// EventType says what an event reports.
-type EventType string
-
-// The event types.
-const (
-	EventResource EventType = "resource" // a resource checked (and applied)
-	EventHandler  EventType = "handler"  // a handler ran, or would run
-	EventDone     EventType = "done"     // the last event of a run
-)
-
-// Event is one line of the agent's output.
-type Event struct {
-	Type    EventType        `json:"type"`
-	ID      string           `json:"id,omitempty"`      // resource id
-	Handler string           `json:"handler,omitempty"` // handler name
-	Change  *resource.Change `json:"change,omitempty"`  // nil: in sync
-	Applied bool             `json:"applied,omitempty"` // the change was made
-	Error   string           `json:"error,omitempty"`
-	Changed int              `json:"changed,omitempty"` // done: resources changed or to change
-	Failed  bool             `json:"failed,omitempty"`  // done: the run failed
-}
-
-// Mode is what a run does.
-type Mode string
-
-// The modes.
-const (
-	Plan  Mode = "plan"  // check only; nothing changes on the host
-	Apply Mode = "apply" // converge
+	"tend/internal/wire"
 )
 
 // Options are where the agent keeps its own state on the host.
@@ -100,107 +27,273 @@ type Options struct {
 	StateDir string // default /var/lib/tend
 }
 
+// run is one run of the agent.
+type run struct {
+	ctx      context.Context
+	mode     wire.Mode
+	d        *wire.Desired
+	stateDir string
+	rec      *record
+	pending  []wire.Handler
+	emit     func(wire.Event)
+	changed  int
+	removed  int
+}
+
 // Run reads a desired state from in and runs it in mode, writing events to
 // out. It returns an error when the run failed; the events say where.
-func Run(ctx context.Context, mode Mode, in io.Reader, out io.Writer, opts Options) error {
+func Run(ctx context.Context, mode wire.Mode, in io.Reader, out io.Writer, opts Options) error {
 	if opts.StateDir == "" {
 		opts.StateDir = "/var/lib/tend"
 	}
 	enc := json.NewEncoder(out)
-	emit := func(e Event) {
-		_ = enc.Encode(e)
+	emit := func(e wire.Event) { _ = enc.Encode(e) }
+	fail := func(err error) error {
+		emit(wire.Event{Type: wire.EventDone, Failed: true, Diag: wire.Diag("", err)})
+		return err
 	}
-	var d Desired
+	var d wire.Desired
 	dec := json.NewDecoder(in)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
-		err = fmt.Errorf("agent: read desired state: %w", err)
-		emit(Event{Type: EventDone, Failed: true, Error: err.Error()})
-		return err
+		return fail(fmt.Errorf("agent: read desired state: %w", err))
 	}
-	if d.Protocol != Protocol {
-		err := fmt.Errorf("agent: desired state protocol %d, this agent speaks %d: run the same tend version on both ends", d.Protocol, Protocol)
-		emit(Event{Type: EventDone, Failed: true, Error: err.Error()})
-		return err
+	if d.Protocol != wire.Protocol {
+		return fail(fmt.Errorf("agent: desired state protocol %d, this agent speaks %d: run the same tend version on both ends", d.Protocol, wire.Protocol))
 	}
+	unlock, err := lock(opts.StateDir, mode)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
+	rec, err := loadRecord(opts.StateDir)
+	if err != nil {
+		return fail(err)
+	}
+	defer rec.close()
 	pending, err := loadPending(opts.StateDir)
 	if err != nil {
-		emit(Event{Type: EventDone, Failed: true, Error: err.Error()})
-		return err
+		return fail(err)
 	}
-	changed := 0
-	var failure error
-	for _, it := range d.Resources {
-		if err := ctx.Err(); err != nil {
-			failure = err
-			break
-		}
-		ev, err := converge(ctx, mode, it, d.Handlers, &pending, opts.StateDir)
-		if ev.Change != nil {
-			changed++
-		}
-		if err != nil {
-			ev.Error = err.Error()
-			failure = fmt.Errorf("%s: %w", it.ID, err)
-		}
-		emit(ev)
-		if failure != nil {
-			break // later resources may depend on this one
-		}
-	}
+	r := &run{ctx: ctx, mode: mode, d: &d, stateDir: opts.StateDir, rec: rec, pending: pending, emit: emit}
+	failure := r.all()
 	if failure == nil {
-		failure = fire(ctx, mode, pending, emit, opts.StateDir)
+		failure = r.fire()
 	}
-	done := Event{Type: EventDone, Changed: changed, Failed: failure != nil}
+	if failure == nil && mode == wire.Apply {
+		failure = rec.compact(r.desiredIDs())
+	}
+	done := wire.Event{Type: wire.EventDone, Changed: r.changed, Removed: r.removed, Failed: failure != nil}
 	if failure != nil {
-		done.Error = failure.Error()
+		done.Diag = wire.Diag("", failure)
 	}
 	emit(done)
 	return failure
 }
 
+func (r *run) desiredIDs() []string {
+	var ids []string
+	for _, it := range r.d.Resources {
+		if it.State != wire.Absent {
+			ids = append(ids, it.ID)
+		}
+	}
+	return ids
+}
+
+// removals are the record's entries the desired state no longer declares,
+// last converged first. An entry whose path another kind now claims (a
+// file that became a symlink) is only forgotten: removing it would remove
+// its successor.
+func (r *run) removals() (remove, forget []*Entry) {
+	declared := map[string]bool{}
+	names := map[string]bool{}
+	for _, it := range r.d.Resources {
+		declared[it.ID] = true
+		if pathKind(it.Kind) {
+			names[it.Name] = true
+		}
+	}
+	for _, id := range slices.Backward(r.rec.order) {
+		if declared[id] {
+			continue
+		}
+		e := r.rec.entries[id]
+		if pathKind(e.Kind) && names[e.Name] {
+			forget = append(forget, e)
+			continue
+		}
+		remove = append(remove, e)
+	}
+	return remove, forget
+}
+
+// all converges the declared resources in order, then removes what left
+// the spec. It stops at the first failure: later resources may depend on
+// the one that failed, and nothing is removed after a failure.
+func (r *run) all() error {
+	remove, forget := r.removals()
+	r.emit(wire.Event{Type: wire.EventBegin, Total: len(r.d.Resources) + len(remove)})
+	for _, it := range r.d.Resources {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		r.emit(wire.Event{Type: wire.EventStart, ID: it.ID})
+		var ev wire.Event
+		var err error
+		if it.State == wire.Absent {
+			e := &Entry{ID: it.ID, Kind: it.Kind, Name: it.Name, Notify: it.Notify, DeleteData: it.DeleteData, Spec: it.Spec}
+			ev, err = r.remove(e, true)
+		} else {
+			ev, err = r.converge(it)
+		}
+		r.emit(ev)
+		if err != nil {
+			return fmt.Errorf("%s: %w", it.ID, err)
+		}
+	}
+	if r.mode == wire.Apply {
+		for _, e := range forget {
+			if err := r.rec.log(journalOp{Delete: e.ID}); err != nil {
+				return err
+			}
+		}
+	}
+	for _, e := range remove {
+		if err := r.ctx.Err(); err != nil {
+			return err
+		}
+		r.emit(wire.Event{Type: wire.EventStart, ID: e.ID, Removal: true})
+		ev, err := r.remove(e, false)
+		r.emit(ev)
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
 // converge checks one resource and, in apply mode, makes the change. The
-// handlers it notifies are recorded as pending on disk before the change is
-// made, so that they fire even if this run dies right after.
-func converge(ctx context.Context, mode Mode, it Item, handlers []Handler, pending *[]Handler, stateDir string) (Event, error) {
-	ev := Event{Type: EventResource, ID: it.ID}
-	r, err := build(it)
-	if err != nil {
+// handlers it notifies are recorded as pending on disk, and the resource
+// in the record, before the change is made, so that both survive a run
+// that dies right after.
+func (r *run) converge(it wire.Item) (wire.Event, error) {
+	ev := wire.Event{Type: wire.EventResource, ID: it.ID}
+	failed := func(err error) (wire.Event, error) {
+		ev.Diag = wire.Diag(it.ID, err)
 		return ev, err
 	}
-	c, err := r.Check(ctx)
+	res, err := build(it)
 	if err != nil {
-		return ev, fmt.Errorf("check: %w", err)
+		return failed(err)
 	}
+	c, err := res.Check(r.ctx)
+	if err != nil {
+		return failed(fmt.Errorf("check: %w", err))
+	}
+	old := r.rec.entries[it.ID]
+	entry := entryOf(it, old, c)
 	if c == nil {
+		if r.mode == wire.Apply && (old == nil || !same(old, entry)) {
+			if err := r.rec.log(journalOp{Set: entry}); err != nil {
+				return failed(err)
+			}
+		}
 		return ev, nil
 	}
 	if it.Sensitive {
 		c.Redact()
 	}
 	ev.Change = c
-	if mode != Apply {
-		for _, n := range it.Notify {
-			addPending(pending, handlers, n)
-		}
+	r.changed++
+	if err := r.notify(it.Notify); err != nil {
+		return failed(err)
+	}
+	if r.mode != wire.Apply {
 		return ev, nil
 	}
-	if len(it.Notify) > 0 {
-		for _, n := range it.Notify {
-			addPending(pending, handlers, n)
-		}
-		if err := savePending(stateDir, *pending); err != nil {
-			return ev, err
-		}
+	if err := r.rec.log(journalOp{Set: entry}); err != nil {
+		return failed(err)
 	}
-	if err := r.Apply(ctx, c); err != nil {
-		return ev, fmt.Errorf("apply: %w", err)
+	if err := res.Apply(r.ctx, c); err != nil {
+		return failed(fmt.Errorf("apply: %w", err))
 	}
 	ev.Applied = true
 	return ev, nil
 }
 
-func addPending(pending *[]Handler, handlers []Handler, name string) {
+// remove removes what entry e made on the host: a resource that left the
+// spec, or one that says state: absent (explicit). A kept resource is
+// dropped from the record, and so reported only once.
+func (r *run) remove(e *Entry, explicit bool) (wire.Event, error) {
+	ev := wire.Event{Type: wire.EventResource, ID: e.ID, Removal: true}
+	failed := func(err error) (wire.Event, error) {
+		ev.Diag = wire.Diag(e.ID, err)
+		return ev, err
+	}
+	rm, err := buildRemover(e)
+	if err != nil {
+		return failed(err)
+	}
+	how := resource.Removal{Created: e.Created, Explicit: explicit, DeleteData: e.DeleteData, Prior: e.Prior, RemovePackages: r.d.RemovePackages}
+	var c *resource.Change
+	if rm == nil {
+		c = resource.Kept(fmt.Sprintf("tend does not remove a %s: it stays on the host as it is", e.Kind))
+	} else if c, err = rm.CheckRemove(r.ctx, how); err != nil {
+		return failed(fmt.Errorf("check removal: %w", err))
+	}
+	_, recorded := r.rec.entries[e.ID]
+	if c == nil {
+		if r.mode == wire.Apply && recorded {
+			if err := r.rec.log(journalOp{Delete: e.ID}); err != nil {
+				return failed(err)
+			}
+		}
+		return ev, nil
+	}
+	if explicit && c.Action == resource.Keep {
+		return failed(errors.New(c.Reason))
+	}
+	ev.Change = c
+	r.removed++
+	if c.Action != resource.Keep {
+		if err := r.notify(e.Notify); err != nil {
+			return failed(err)
+		}
+	}
+	if r.mode != wire.Apply {
+		return ev, nil
+	}
+	if c.Action != resource.Keep {
+		if err := rm.Remove(r.ctx, c, how); err != nil {
+			return failed(fmt.Errorf("remove: %w", err))
+		}
+	}
+	ev.Applied = true
+	if recorded {
+		if err := r.rec.log(journalOp{Delete: e.ID}); err != nil {
+			return failed(err)
+		}
+	}
+	return ev, nil
+}
+
+// notify records the handlers of a changed resource as pending (on disk,
+// in apply mode).
+func (r *run) notify(names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	for _, n := range names {
+		addPending(&r.pending, r.d.Handlers, n)
+	}
+	if r.mode != wire.Apply {
+		return nil
+	}
+	return savePending(r.stateDir, r.pending)
+}
+
+func addPending(pending *[]wire.Handler, handlers []wire.Handler, name string) {
 	for _, p := range *pending {
 		if p.Name == name {
 			return
@@ -216,32 +309,33 @@ func addPending(pending *[]Handler, handlers []Handler, name string) {
 
 // fire runs the pending handlers once each, in order, removing each from the
 // pending file once it succeeded. In plan mode it only reports them.
-func fire(ctx context.Context, mode Mode, pending []Handler, emit func(Event), stateDir string) error {
+func (r *run) fire() error {
+	pending := r.pending
 	for len(pending) > 0 {
 		h := pending[0]
-		ev := Event{Type: EventHandler, Handler: h.Name}
-		if mode == Apply {
-			if _, err := resource.Command(ctx, "systemctl", h.Action, h.Service+".service"); err != nil {
-				ev.Error = err.Error()
-				emit(ev)
+		ev := wire.Event{Type: wire.EventHandler, Handler: h.Name}
+		if r.mode == wire.Apply {
+			if _, err := resource.Command(r.ctx, "systemctl", h.Action, h.Service+".service"); err != nil {
+				ev.Diag = wire.Diag("handler "+h.Name, err)
+				r.emit(ev)
 				return fmt.Errorf("handler %s: %w", h.Name, err)
 			}
 			ev.Applied = true
 			pending = pending[1:]
-			if err := savePending(stateDir, pending); err != nil {
+			if err := savePending(r.stateDir, pending); err != nil {
 				return err
 			}
 		} else {
 			pending = pending[1:]
 		}
-		emit(ev)
+		r.emit(ev)
 	}
 	return nil
 }
 
 func pendingPath(stateDir string) string { return filepath.Join(stateDir, "pending-handlers.json") }
 
-func loadPending(stateDir string) ([]Handler, error) {
+func loadPending(stateDir string) ([]wire.Handler, error) {
 	b, err := os.ReadFile(pendingPath(stateDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -249,14 +343,14 @@ func loadPending(stateDir string) ([]Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	var hs []Handler
+	var hs []wire.Handler
 	if err := json.Unmarshal(b, &hs); err != nil {
 		return nil, fmt.Errorf("agent: %s: %w (remove it to forget pending handlers)", pendingPath(stateDir), err)
 	}
 	return hs, nil
 }
 
-func savePending(stateDir string, hs []Handler) error {
+func savePending(stateDir string, hs []wire.Handler) error {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err
 	}
@@ -269,18 +363,4 @@ func savePending(stateDir string, hs []Handler) error {
 	}
 	b, _ := json.Marshal(slices.Clip(hs))
 	return resource.WriteFile(pendingPath(stateDir), b, resource.Meta{Mode: 0o600, Owner: "root", Group: "root"})
-}
-
-// build makes the resource of an item; a kind the spec knows but this agent
-// does not is an error.
-func build(it Item) (resource.Resource, error) {
-	newKind, ok := registry()[it.Kind]
-	if !ok {
-		return nil, fmt.Errorf("resource kind %q is not implemented yet by this tend version", it.Kind)
-	}
-	r, err := newKind(it.Name, it.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", it.Kind, err)
-	}
-	return r, nil
 }

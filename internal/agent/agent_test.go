@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/plan"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 // TestHandlers: a changed resource notifies its handler, which runs once
@@ -20,8 +20,8 @@ import (
 func TestHandlers(t *testing.T) {
 	l := labtest.New(t, 1)
 	pid := func() string { return strings.TrimSpace(l.Run(t, "host1", "systemctl show -p MainPID --value cron")) }
-	restart := []agent.Handler{{Name: "restart-cron", Service: "cron", Action: "restart"}}
-	conf := func(content string) agent.Item {
+	restart := []wire.Handler{{Name: "restart-cron", Service: "cron", Action: "restart"}}
+	conf := func(content string) wire.Item {
 		it := resourcetest.Item(spec.KindFile, "/etc/cron.d/tend-test", spec.File{Content: content})
 		it.Notify = []string{"restart-cron", "restart-cron"}
 		return it
@@ -30,7 +30,7 @@ func TestHandlers(t *testing.T) {
 	broken := resourcetest.Item(spec.KindFile, "/etc/cron.d/tend-test/child", spec.File{Content: "x\n"})
 
 	before := pid()
-	r := resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: []agent.Item{conf("# one\n"), broken}, Handlers: restart})
+	r := resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{conf("# one\n"), broken}, Handlers: restart})
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "file:/etc/cron.d/tend-test/child") {
 		t.Fatalf("want the run to fail on the broken resource, got %v", r.Err)
 	}
@@ -42,7 +42,7 @@ func TestHandlers(t *testing.T) {
 	}
 
 	// Plan reports the pending handler; it changes nothing.
-	p := resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: []agent.Item{conf("# one\n")}, Handlers: restart})
+	p := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{conf("# one\n")}, Handlers: restart})
 	if p.Err != nil || len(p.Events) != 2 || p.Events[1].Handler != "restart-cron" || p.Events[1].Applied {
 		t.Fatalf("plan with a pending handler: %v %+v", p.Err, p.Events)
 	}
@@ -51,13 +51,13 @@ func TestHandlers(t *testing.T) {
 	}
 
 	// The next run changes nothing but fires the kept notification, once.
-	r = resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: []agent.Item{conf("# one\n")}, Handlers: restart})
+	r = resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{conf("# one\n")}, Handlers: restart})
 	if r.Err != nil || r.Changed != 0 {
 		t.Fatalf("second run: %v, %d changes", r.Err, r.Changed)
 	}
 	var fired int
 	for _, e := range r.Events {
-		if e.Type == agent.EventHandler && e.Applied {
+		if e.Type == wire.EventHandler && e.Applied {
 			fired++
 		}
 	}
@@ -68,7 +68,7 @@ func TestHandlers(t *testing.T) {
 	l.Run(t, "host1", "test ! -e /var/lib/tend/pending-handlers.json")
 
 	// In sync: no handler.
-	r = resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: []agent.Item{conf("# one\n")}, Handlers: restart})
+	r = resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{conf("# one\n")}, Handlers: restart})
 	if r.Err != nil || len(r.Events) != 1 || pid() != after {
 		t.Fatalf("a run with nothing to do fired a handler: %+v", r.Events)
 	}
@@ -81,14 +81,14 @@ func TestKilledApply(t *testing.T) {
 	l := labtest.New(t, 1)
 	const n = 3000
 	content := strings.Repeat("tend writes whole files or nothing\n", 300) // 10.5 kB
-	var items []agent.Item
+	var items []wire.Item
 	items = append(items, resourcetest.Item(spec.KindDirectory, "/srv/many", spec.Directory{}))
 	for i := 0; i < n; i++ {
 		items = append(items, resourcetest.Item(spec.KindFile, fmt.Sprintf("/srv/many/f%04d", i), spec.File{Content: content}))
 	}
-	d := &agent.Desired{Resources: items}
+	d := &wire.Desired{Resources: items}
 	done := make(chan plan.Result, 1)
-	go func() { done <- resourcetest.Run(t, l, "host1", agent.Apply, d) }()
+	go func() { done <- resourcetest.Run(t, l, "host1", wire.Apply, d) }()
 	// Kill the agent once it has written some files, but not all.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -115,14 +115,14 @@ func TestKilledApply(t *testing.T) {
 	if c, _ := strconv.Atoi(strings.Fields(sizes)[0]); c >= n {
 		t.Fatalf("the kill came too late to test anything: %d files written", c)
 	}
-	r = resourcetest.Run(t, l, "host1", agent.Apply, d)
+	r = resourcetest.Run(t, l, "host1", wire.Apply, d)
 	if r.Err != nil {
 		t.Fatalf("the next apply: %v", r.Err)
 	}
 	if left := l.Run(t, "host1", "find /srv/many -name '.tend-*' | wc -l; ls /srv/many | wc -l"); left != "0\n"+strconv.Itoa(n)+"\n" {
 		t.Errorf("temporary files left, files: %q", left)
 	}
-	if r := resourcetest.Run(t, l, "host1", agent.Plan, d); r.Err != nil || r.Changed != 0 {
+	if r := resourcetest.Run(t, l, "host1", wire.Plan, d); r.Err != nil || r.Changed != 0 {
 		t.Errorf("plan after recovery: %v, %d changes", r.Err, r.Changed)
 	}
 }

@@ -7,8 +7,8 @@ import (
 )
 
 // deployKinds lists the kinds of this family; see registry.
-func deployKinds() map[spec.Kind]constructor {
-	return map[spec.Kind]constructor{
-		spec.KindGit: with(func(n string, s *spec.Git) (resource.Resource, error) { return git.New(n, s) }),
+func deployKinds() map[spec.Kind]kind {
+	return map[spec.Kind]kind{
+		spec.KindGit: {build: with(func(n string, s *spec.Git) (resource.Resource, error) { return git.New(n, s) })},
 	}
 }

@@ -10,26 +10,26 @@ import (
 
 // postgresKinds lists the kinds of this family (PostgreSQL, and the
 // backups and replicas built like its backups); see registry.
-func postgresKinds() map[spec.Kind]constructor {
-	return map[spec.Kind]constructor{
-		spec.KindPostgresSettings: with(func(n string, s *spec.PostgresSettings) (resource.Resource, error) {
+func postgresKinds() map[spec.Kind]kind {
+	return map[spec.Kind]kind{
+		spec.KindPostgresSettings: {build: with(func(n string, s *spec.PostgresSettings) (resource.Resource, error) {
 			return postgres.NewSettings(n, s)
-		}),
-		spec.KindPostgresHBA: with(func(n string, s *spec.PostgresHBA) (resource.Resource, error) { return postgres.NewHBA(n, s) }),
-		spec.KindPostgresRole: with(func(n string, s *spec.PostgresRole) (resource.Resource, error) {
+		})},
+		spec.KindPostgresHBA: {build: with(func(n string, s *spec.PostgresHBA) (resource.Resource, error) { return postgres.NewHBA(n, s) })},
+		spec.KindPostgresRole: {build: with(func(n string, s *spec.PostgresRole) (resource.Resource, error) {
 			return postgres.NewRole(n, s)
-		}),
-		spec.KindPostgresBackup: with(func(n string, s *spec.PostgresBackup) (resource.Resource, error) {
+		})},
+		spec.KindPostgresBackup: {build: with(func(n string, s *spec.PostgresBackup) (resource.Resource, error) {
 			return pgbackup.New(n, s)
-		}),
-		spec.KindFileBackup: with(func(n string, s *spec.FileBackup) (resource.Resource, error) {
+		})},
+		spec.KindFileBackup: {build: with(func(n string, s *spec.FileBackup) (resource.Resource, error) {
 			return scheduled.NewFileBackup(n, s)
-		}),
-		spec.KindReplica: with(func(n string, s *spec.Replica) (resource.Resource, error) {
+		})},
+		spec.KindReplica: {build: with(func(n string, s *spec.Replica) (resource.Resource, error) {
 			return scheduled.NewReplica(n, s)
-		}),
-		spec.KindPostgresDatabase: with(func(n string, s *spec.PostgresDatabase) (resource.Resource, error) {
+		})},
+		spec.KindPostgresDatabase: {build: with(func(n string, s *spec.PostgresDatabase) (resource.Resource, error) {
 			return postgres.NewDatabase(n, s)
-		}),
+		})},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"tend/internal/hint"
 	"tend/internal/job"
 	"tend/internal/pitr"
+	"tend/internal/wire"
 )
 
 // ExitAbortRecovery is the exit code of `tend agent wal-fetch` for any
@@ -34,13 +35,13 @@ restores run "tend agent wal-fetch", and the backup timer runs
 "tend agent pg-backup". People do not run these; see docs/agent.md and
 docs/pitr.md.`,
 		subs: []*command{
-			agentModeCmd(agent.Plan), agentModeCmd(agent.Apply),
+			agentModeCmd(wire.Plan), agentModeCmd(wire.Apply),
 			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(), agentJobCmd(), agentStatusCmd(),
 		},
 	}
 }
 
-func agentModeCmd(mode agent.Mode) *command {
+func agentModeCmd(mode wire.Mode) *command {
 	return &command{
 		name:    string(mode),
 		summary: string(mode) + " the desired state read on standard input",

@@ -71,7 +71,7 @@ func findBackup(ctx context.Context, s *session, env string, f dbFlags) (*dbTarg
 	var found []*dbTarget
 	for _, t := range targets {
 		for _, it := range t.Desired.Resources {
-			if it.Kind != spec.KindPostgresBackup {
+			if spec.Kind(it.Kind) != spec.KindPostgresBackup {
 				continue
 			}
 			var ps spec.PostgresBackup

@@ -21,13 +21,13 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
-	tagent "tend/internal/agent"
 	"tend/internal/hint"
 	"tend/internal/lab"
 	"tend/internal/plan"
 	"tend/internal/secret"
 	"tend/internal/spec"
 	"tend/internal/transport/ssh"
+	"tend/internal/wire"
 )
 
 // runFlags are the flags plan and apply share.
@@ -67,7 +67,7 @@ Exit codes: 0 nothing to change, 3 changes pending (for drift checks in CI),
 			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
 				return err
 			}
-			rs, err := converge(ctx, s, args[0], f, tagent.Plan)
+			rs, err := converge(ctx, s, args[0], f, wire.Plan)
 			if err != nil {
 				return err
 			}
@@ -76,7 +76,7 @@ Exit codes: 0 nothing to change, 3 changes pending (for drift checks in CI),
 					return err
 				}
 			}
-			if err := report(s, args[0], rs, tagent.Plan, f.asJSON); err != nil {
+			if err := report(s, args[0], rs, wire.Plan, f.asJSON); err != nil {
 				return err
 			}
 			if plan.Summarize(rs).Changed > 0 {
@@ -114,7 +114,7 @@ exactly as the saved plan says, and refuses a stale plan.`,
 				if err != nil {
 					return err
 				}
-				now, err := converge(ctx, s, args[0], f, tagent.Plan)
+				now, err := converge(ctx, s, args[0], f, wire.Plan)
 				if err != nil {
 					return err
 				}
@@ -123,17 +123,17 @@ exactly as the saved plan says, and refuses a stale plan.`,
 						"the hosts or the repository changed since it was made: run tend plan again")
 				}
 			}
-			rs, err := converge(ctx, s, args[0], f, tagent.Apply)
+			rs, err := converge(ctx, s, args[0], f, wire.Apply)
 			if err != nil {
 				return err
 			}
-			return report(s, args[0], rs, tagent.Apply, f.asJSON)
+			return report(s, args[0], rs, wire.Apply, f.asJSON)
 		},
 	}
 }
 
 // converge prepares every host of env and runs the agent on them in mode.
-func converge(ctx context.Context, s *session, env string, f runFlags, mode tagent.Mode) ([]plan.Result, error) {
+func converge(ctx context.Context, s *session, env string, f runFlags, mode wire.Mode) ([]plan.Result, error) {
 	targets, err := prepare(ctx, s, env, f)
 	if err != nil {
 		return nil, err
@@ -144,8 +144,8 @@ func converge(ctx context.Context, s *session, env string, f runFlags, mode tage
 	}
 	var mu sync.Mutex
 	start := time.Now()
-	progress := func(host string, e tagent.Event) {
-		if e.Type != tagent.EventDone {
+	progress := func(host string, e wire.Event) {
+		if e.Type != wire.EventDone {
 			return
 		}
 		mu.Lock()
@@ -228,7 +228,7 @@ func prepare(ctx context.Context, s *session, env string, f runFlags) ([]plan.Ta
 		if err != nil {
 			return nil, &exitError{code: ExitUsage, err: err}
 		}
-		d, err := tagent.FromSpec(h)
+		d, err := plan.Desired(h)
 		if err != nil {
 			return nil, err
 		}
@@ -356,12 +356,12 @@ func clientKey(s *session, identity string) (gossh.Signer, error) {
 
 // report prints the results, human or JSON, and returns an error when a
 // host failed.
-func report(s *session, env string, rs []plan.Result, mode tagent.Mode, asJSON bool) error {
+func report(s *session, env string, rs []plan.Result, mode wire.Mode, asJSON bool) error {
 	sum := plan.Summarize(rs)
 	if asJSON {
 		out := struct {
 			Env     string        `json:"env"`
-			Mode    tagent.Mode   `json:"mode"`
+			Mode    wire.Mode     `json:"mode"`
 			Hosts   []plan.Result `json:"hosts"`
 			Summary plan.Summary  `json:"summary"`
 		}{env, mode, rs, sum}
@@ -375,7 +375,7 @@ func report(s *session, env string, rs []plan.Result, mode tagent.Mode, asJSON b
 			renderHost(s.stdout, r, mode)
 		}
 		verb := "to change"
-		if mode == tagent.Apply {
+		if mode == wire.Apply {
 			verb = "changed"
 		}
 		s.printf("%s: %d resource(s) %s on %d host(s), %d host(s) failed\n", strings.ToUpper(string(mode[:1]))+string(mode[1:]), sum.Changed, verb, sum.Hosts, sum.Failed)
@@ -399,27 +399,34 @@ func report(s *session, env string, rs []plan.Result, mode tagent.Mode, asJSON b
 	return nil
 }
 
-func renderHost(w io.Writer, r plan.Result, mode tagent.Mode) {
+func renderHost(w io.Writer, r plan.Result, mode wire.Mode) {
 	fmt.Fprintf(w, "host %s:\n", r.Host)
 	inSync := 0
 	for _, e := range r.Events {
 		switch {
-		case e.Type == tagent.EventHandler:
+		case e.Type == wire.EventHandler:
 			what := "would run"
 			if e.Applied {
 				what = "ran"
 			}
-			if e.Error != "" {
-				what = "failed: " + e.Error
+			if e.Diag != nil {
+				what = "failed: " + e.Diag.Message
 			}
 			fmt.Fprintf(w, "  ! handler %s %s\n", e.Handler, what)
-		case e.Error != "":
-			fmt.Fprintf(w, "  x %s: %s\n", e.ID, e.Error)
+		case e.Diag != nil:
+			fmt.Fprintf(w, "  x %s: %s\n", e.ID, e.Diag.Message)
 		case e.Change == nil:
 			inSync++
 		default:
-			sign := map[string]string{"create": "+", "update": "~", "delete": "-", "run": ">"}[string(e.Change.Action)]
-			fmt.Fprintf(w, "  %s %s  %s\n", sign, e.ID, e.Change.Summary())
+			sign := map[wire.Action]string{wire.Create: "+", wire.Update: "~", wire.Delete: "-", wire.Run: ">", wire.Keep: "="}[e.Change.Action]
+			what := e.ID
+			if e.Removal {
+				what += " (removal)"
+				if e.Change.Action == wire.Keep {
+					what += " left on the host:"
+				}
+			}
+			fmt.Fprintf(w, "  %s %s  %s\n", sign, what, e.Change.Summary())
 			if e.Change.Diff != "" {
 				for _, l := range strings.Split(strings.TrimRight(e.Change.Diff, "\n"), "\n") {
 					fmt.Fprintf(w, "      %s\n", l)

@@ -20,10 +20,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
-	"tend/internal/agent"
 	"tend/internal/hint"
+	"tend/internal/spec"
 	"tend/internal/transport/ssh"
+	"tend/internal/wire"
 )
 
 // AgentDir is where the agent binaries live on a host.
@@ -62,36 +64,69 @@ func Self() (*Binary, error) {
 // remotePath is where a binary lives on hosts: one file per version.
 func (b *Binary) remotePath() string { return AgentDir + "/tend-" + b.Hash[:16] }
 
+// Desired builds the desired state of a compiled host, as the agent reads
+// it.
+func Desired(h *spec.Host) (*wire.Desired, error) {
+	d := &wire.Desired{Protocol: wire.Protocol, Host: h.Name}
+	for _, r := range h.Resources {
+		b, err := json.Marshal(r.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.ID, err)
+		}
+		d.Resources = append(d.Resources, wire.Item{ID: r.ID, Kind: string(r.Kind), Name: r.Name, Notify: r.Notify, Sensitive: r.Sensitive, Spec: b})
+	}
+	for _, hd := range h.Handlers {
+		d.Handlers = append(d.Handlers, wire.Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action})
+	}
+	return d, nil
+}
+
 // Target is one host to converge.
 type Target struct {
 	Name    string
 	SSH     ssh.Config
-	Desired *agent.Desired
+	Desired *wire.Desired
 }
 
 // Options tune a run.
 type Options struct {
-	Mode     agent.Mode
+	Mode     wire.Mode
 	Agent    *Binary
-	Parallel int                              // hosts at once; default 10
-	Progress func(host string, e agent.Event) // called for every event, from many goroutines
+	Parallel int                             // hosts at once; default 10
+	Progress func(host string, e wire.Event) // called for every event, from many goroutines
 }
 
 // Result is what happened on one host.
 type Result struct {
 	Host     string        `json:"host"`
-	Events   []agent.Event `json:"events"`  // resource and handler events, in order
+	Events   []wire.Event  `json:"events"`  // resource and handler events, in order
 	Changed  int           `json:"changed"` // resources changed (apply) or to change (plan)
+	Removed  int           `json:"removed"` // resources removed (apply) or to remove (plan)
+	Total    int           `json:"total"`   // resources and removals gone through
 	Uploaded bool          `json:"uploaded,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 	Err      error         `json:"-"`
-	Error    string        `json:"error,omitempty"`
+	// Diag is what failed, with its hint and resource, as the agent said
+	// it (or the controller, for a host it could not reach).
+	Diag *wire.Diagnostic `json:"diag,omitempty"`
+}
+
+// Unchanged counts the resources that were in sync.
+func (r *Result) Unchanged() int {
+	n := 0
+	for _, e := range r.Events {
+		if e.Type == wire.EventResource && e.Change == nil && e.Diag == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // Changes returns the resource events that carry a change.
-func (r *Result) Changes() []agent.Event {
-	var out []agent.Event
+func (r *Result) Changes() []wire.Event {
+	var out []wire.Event
 	for _, e := range r.Events {
-		if e.Change != nil || e.Type == agent.EventHandler {
+		if e.Type == wire.EventResource && e.Change != nil || e.Type == wire.EventHandler {
 			out = append(out, e)
 		}
 	}
@@ -113,9 +148,11 @@ func Run(ctx context.Context, targets []Target, opts Options) []Result {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			start := time.Now()
 			results[i] = runHost(ctx, t, opts)
-			if results[i].Err != nil {
-				results[i].Error = results[i].Err.Error()
+			results[i].Elapsed = time.Since(start)
+			if results[i].Err != nil && results[i].Diag == nil {
+				results[i].Diag = wire.Diag("", results[i].Err)
 			}
 		}()
 	}
@@ -151,20 +188,30 @@ func runHost(ctx context.Context, t Target, opts Options) Result {
 		pw.CloseWithError(err)
 		runErr <- err
 	}()
-	var done *agent.Event
+	var done *wire.Event
+	var failed *wire.Diagnostic // the first resource or handler that failed
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for sc.Scan() {
-		var e agent.Event
+		var e wire.Event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			continue // not an event: ignore, stderr tells
 		}
 		if opts.Progress != nil {
 			opts.Progress(t.Name, e)
 		}
-		if e.Type == agent.EventDone {
+		switch e.Type {
+		case wire.EventDone:
 			done = &e
 			continue
+		case wire.EventBegin:
+			res.Total = e.Total
+			continue
+		case wire.EventStart:
+			continue
+		}
+		if e.Diag != nil && failed == nil {
+			failed = e.Diag
 		}
 		res.Events = append(res.Events, e)
 	}
@@ -180,9 +227,21 @@ func runHost(ctx context.Context, t Target, opts Options) Result {
 	case done == nil:
 		return fail(errors.New("agent ended without reporting"))
 	}
-	res.Changed = done.Changed
+	res.Changed, res.Removed = done.Changed, done.Removed
 	if done.Failed {
-		return fail(errors.New(done.Error))
+		d := done.Diag
+		if d == nil {
+			d = &wire.Diagnostic{Message: "the run failed"}
+		}
+		if failed != nil && d.Hint == "" {
+			d.Hint = failed.Hint
+		}
+		if d.Resource == "" && failed != nil {
+			d.Resource = failed.Resource
+		}
+		res.Diag = &wire.Diagnostic{Message: "host " + t.Name + ": " + d.Message, Hint: d.Hint, Resource: d.Resource}
+		res.Err = res.Diag.Err()
+		return res
 	}
 	return res
 }
@@ -239,7 +298,7 @@ func goarch(m string) string {
 
 // Summary counts a run's results.
 type Summary struct {
-	Hosts, Changed, Failed int
+	Hosts, Changed, Removed, Failed int
 }
 
 // Summarize counts results.
@@ -247,6 +306,7 @@ func Summarize(rs []Result) Summary {
 	s := Summary{Hosts: len(rs)}
 	for _, r := range rs {
 		s.Changed += r.Changed
+		s.Removed += r.Removed
 		if r.Err != nil {
 			s.Failed++
 		}

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/hint"
 	"tend/internal/lab/labtest"
 	"tend/internal/plan"
 	"tend/internal/resource/resourcetest"
+	"tend/internal/wire"
 )
 
 // TestAgentUpload: the agent is uploaded once per version and reused; a
@@ -17,9 +17,9 @@ import (
 func TestAgentUpload(t *testing.T) {
 	l := labtest.New(t, 1)
 	bin := resourcetest.Agent(t)
-	d := &agent.Desired{Protocol: agent.Protocol}
+	d := &wire.Desired{Protocol: wire.Protocol}
 	run := func(b *plan.Binary) plan.Result {
-		return plan.Run(context.Background(), []plan.Target{resourcetest.Target(t, l, "host1", d)}, plan.Options{Mode: agent.Plan, Agent: b})[0]
+		return plan.Run(context.Background(), []plan.Target{resourcetest.Target(t, l, "host1", d)}, plan.Options{Mode: wire.Plan, Agent: b})[0]
 	}
 	if r := run(bin); r.Err != nil || !r.Uploaded {
 		t.Fatalf("first run: uploaded %v, err %v", r.Uploaded, r.Err)

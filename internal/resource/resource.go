@@ -1,6 +1,7 @@
 // Package resource defines what every kind of resource implements: compare
 // the host with the desired state (Check, which changes nothing) and make
-// them match (Apply). Implementations live in one package per kind under
+// them match (Apply), and how a resource is removed when it leaves the spec
+// (Remover). Implementations live in one package per kind under
 // internal/resource/ and run on the host, inside tend's agent, as root.
 // This package also holds what they share: atomic file writes, owners,
 // commands, and unified diffs.
@@ -8,8 +9,8 @@ package resource
 
 import (
 	"context"
-	"fmt"
-	"strings"
+
+	"tend/internal/wire"
 )
 
 // Resource is one desired thing on a host.
@@ -24,85 +25,59 @@ type Resource interface {
 	Apply(ctx context.Context, c *Change) error
 }
 
-// Action is what a change does to a resource.
-type Action string
+// Remover removes from the host what a resource made there: when the
+// resource left the spec (removal by omission) or the spec says
+// state: absent.
+type Remover interface {
+	// CheckRemove returns what removing would change, nil when nothing of
+	// it is left on the host, or a change with Action Keep and a Reason
+	// when it stays on the host (it holds data, tend did not create it...).
+	// It changes nothing on the host.
+	CheckRemove(ctx context.Context, how Removal) (*Change, error)
+	// Remove makes the removal CheckRemove just returned (never called
+	// for Keep). Like Apply it leaves no half-done state, and running it
+	// again after it was interrupted finishes the work.
+	Remove(ctx context.Context, c *Change, how Removal) error
+}
+
+// Removal says how a resource is removed.
+type Removal struct {
+	// Created: tend created the thing (it did not exist when tend first
+	// managed it). What tend did not create is put back as it was (Prior)
+	// or kept, never deleted, unless Explicit.
+	Created bool
+	// Explicit: the spec says state: absent; remove it whoever made it.
+	Explicit bool
+	// DeleteData: the spec says delete_data: true; a removal may destroy
+	// data (drop a database, delete a directory that is not empty).
+	DeleteData bool
+	// Prior holds what the host had before tend first changed the
+	// resource: the From of each field of that first change (a sysctl's
+	// old value, whether a service was enabled...). Empty when unknown.
+	Prior map[string]string
+	// RemovePackages: packages that leave the spec are removed
+	// (remove_unmanaged_packages in tend.yaml).
+	RemovePackages bool
+}
+
+// Change is what must change for one resource; see wire.Change.
+type Change = wire.Change
+
+// Field is one attribute that differs; see wire.Field.
+type Field = wire.Field
+
+// Action is what a change does to a resource; see wire.Action.
+type Action = wire.Action
 
 // The actions.
 const (
-	Create Action = "create"
-	Update Action = "update"
-	Delete Action = "delete"
-	Run    Action = "run" // a command that runs (it has no state to compare)
+	Create = wire.Create
+	Update = wire.Update
+	Delete = wire.Delete
+	Run    = wire.Run
+	Keep   = wire.Keep
 )
 
-// Change is what must change for one resource.
-type Change struct {
-	Action Action  `json:"action"`
-	Fields []Field `json:"fields,omitempty"` // attributes that differ
-	Diff   string  `json:"diff,omitempty"`   // unified diff of contents
-	// Sensitive changes never show values: the agent blanks Diff and the
-	// values of Fields before a change leaves the host.
-	Sensitive bool `json:"sensitive,omitempty"`
-}
-
-// Field is one attribute that differs: From is what the host has ("" when
-// absent), To what is desired.
-type Field struct {
-	Name string `json:"name"`
-	From string `json:"from"`
-	To   string `json:"to"`
-}
-
-// Add records that attribute name differs, when from != to.
-func (c *Change) Add(name, from, to string) {
-	if from != to {
-		c.Fields = append(c.Fields, Field{Name: name, From: from, To: to})
-	}
-}
-
-// Has reports whether the change touches attribute name.
-func (c *Change) Has(name string) bool {
-	for _, f := range c.Fields {
-		if f.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// Redact removes every value from the change, for sensitive resources.
-func (c *Change) Redact() {
-	c.Sensitive = true
-	if c.Diff != "" {
-		c.Diff = ""
-		c.Fields = append(c.Fields, Field{Name: "content", From: "(sensitive)", To: "(sensitive value changed)"})
-	}
-	for i := range c.Fields {
-		if c.Fields[i].Name == "content" {
-			c.Fields[i].From, c.Fields[i].To = "(sensitive)", "(sensitive value changed)"
-		}
-	}
-}
-
-// Summary is a one-line description of the change, without values of
-// sensitive changes.
-func (c *Change) Summary() string {
-	var parts []string
-	for _, f := range c.Fields {
-		if f.Name == "content" {
-			if c.Sensitive {
-				parts = append(parts, "content (sensitive value changed)")
-				continue
-			}
-		}
-		parts = append(parts, fmt.Sprintf("%s %s -> %s", f.Name, orNone(f.From), orNone(f.To)))
-	}
-	return strings.Join(parts, ", ")
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "(none)"
-	}
-	return s
-}
+// Kept is the change of a resource that stays on the host when it leaves
+// the spec, saying why.
+func Kept(reason string) *Change { return &Change{Action: Keep, Reason: reason} }

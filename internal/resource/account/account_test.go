@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func ptr(n int) *int { return &n }
@@ -33,7 +33,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindGroup, "deploy", spec.Group{GID: ptr(2001)}),
 				item(spec.KindGroup, "web", spec.Group{System: true}),
 				item(spec.KindUser, "alice", spec.User{UID: ptr(2100), Groups: []string{"web", "deploy"}}),
@@ -60,7 +60,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "change ids, groups, home, shell",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindGroup, "deploy", spec.Group{GID: ptr(2002)}),
 				item(spec.KindGroup, "web", spec.Group{System: true}),
 				item(spec.KindUser, "alice", spec.User{UID: ptr(2110), Groups: []string{"web"}, Home: "/home/alice2", Shell: "/bin/sh"}),
@@ -78,7 +78,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "users left out stay, supplementary groups cleared",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindUser, "alice", spec.User{UID: ptr(2110), Home: "/home/alice2", Shell: "/bin/sh"}),
 			},
 			Check: func(t *testing.T) {
@@ -95,11 +95,11 @@ func TestConverge(t *testing.T) {
 // creates does not fail (nothing exists yet), and shows what will be made.
 func TestPlanOnFreshHost(t *testing.T) {
 	l := labtest.New(t, 1)
-	d := &agent.Desired{Resources: []agent.Item{
+	d := &wire.Desired{Resources: []wire.Item{
 		resourcetest.Item(spec.KindGroup, "ops", spec.Group{GID: ptr(3000)}),
 		resourcetest.Item(spec.KindUser, "dan", spec.User{Group: "ops", Groups: []string{"ops2"}}),
 	}}
-	r := resourcetest.Run(t, l, "host1", agent.Plan, d)
+	r := resourcetest.Run(t, l, "host1", wire.Plan, d)
 	if r.Err != nil || r.Changed != 2 {
 		t.Fatalf("plan: %d changes, err %v:\n%s", r.Changed, r.Err, resourcetest.Describe(r))
 	}
@@ -110,7 +110,7 @@ func TestPlanOnFreshHost(t *testing.T) {
 		t.Errorf("plan:\n%s\nwant:\n%s", got, want)
 	}
 	// Apply fails on the missing group, saying what to do, and creates no user.
-	r = resourcetest.Run(t, l, "host1", agent.Apply, d)
+	r = resourcetest.Run(t, l, "host1", wire.Apply, d)
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "groups ops2 do not exist: declare them") {
 		t.Errorf("apply: err %v, want the missing group named", r.Err)
 	}

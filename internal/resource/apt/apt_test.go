@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 // status returns dpkg's status of packages on the host, asked without tend:
@@ -30,11 +30,11 @@ func TestConverge(t *testing.T) {
 	item := resourcetest.Item
 	// An empty apt cache: installing must refresh it (and only then).
 	l.Run(t, "host1", "rm -f /var/lib/apt/lists/*Packages* && apt-get clean")
-	first := []agent.Item{
+	first := []wire.Item{
 		item(spec.KindPackage, "hello", spec.Package{}),
 		item(spec.KindPackage, "jq", spec.Package{State: "latest"}),
 	}
-	r := resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: first})
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: first})
 	if r.Err != nil || len(r.Events) != 2 || r.Events[0].Change == nil {
 		t.Fatalf("plan: %v, events %+v", r.Err, r.Events)
 	}
@@ -62,7 +62,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "remove one, keep the other",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindPackage, "hello", spec.Package{State: "absent"}),
 				item(spec.KindPackage, "jq", spec.Package{State: "present"}),
 			},
@@ -74,7 +74,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "remove a package, then what it needed",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindPackage, "jq", spec.Package{State: "absent"}),
 				item(spec.KindPackage, "libjq1", spec.Package{State: "absent"}),
 				item(spec.KindPackage, "libonig5", spec.Package{State: "absent"}),
@@ -98,15 +98,15 @@ func TestConverge(t *testing.T) {
 func TestRemovalTakesOthers(t *testing.T) {
 	l := labtest.New(t, 1)
 	l.Run(t, "host1", "apt-get install -y -q jq >/dev/null")
-	d := &agent.Desired{Resources: []agent.Item{resourcetest.Item(spec.KindPackage, "libonig5", spec.Package{State: "absent"})}}
-	if r := resourcetest.Run(t, l, "host1", agent.Plan, d); r.Err != nil || r.Changed != 1 {
+	d := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindPackage, "libonig5", spec.Package{State: "absent"})}}
+	if r := resourcetest.Run(t, l, "host1", wire.Plan, d); r.Err != nil || r.Changed != 1 {
 		t.Errorf("plan: %v, %d changes", r.Err, r.Changed)
 	}
-	r := resourcetest.Run(t, l, "host1", agent.Apply, d)
+	r := resourcetest.Run(t, l, "host1", wire.Apply, d)
 	if r.Err == nil || len(r.Events) != 1 {
 		t.Fatalf("apply: no error, events %+v", r.Events)
 	}
-	e := r.Events[0].Error
+	e := r.Events[0].Failure()
 	if !strings.Contains(e, "package libonig5: removing it would also remove ") || !strings.Contains(e, "jq") || !strings.Contains(e, "declare them absent before it") {
 		t.Errorf("apply: error %q", e)
 	}
@@ -119,9 +119,9 @@ func TestRemovalTakesOthers(t *testing.T) {
 // message that says so, after one refresh.
 func TestUnknownPackage(t *testing.T) {
 	l := labtest.New(t, 1)
-	d := &agent.Desired{Resources: []agent.Item{resourcetest.Item(spec.KindPackage, "no-such-package", spec.Package{})}}
-	r := resourcetest.Run(t, l, "host1", agent.Apply, d)
-	if r.Err == nil || len(r.Events) != 1 || !strings.Contains(r.Events[0].Error, "package no-such-package is in none of this host's apt sources, even after apt-get update") {
+	d := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindPackage, "no-such-package", spec.Package{})}}
+	r := resourcetest.Run(t, l, "host1", wire.Apply, d)
+	if r.Err == nil || len(r.Events) != 1 || !strings.Contains(r.Events[0].Failure(), "package no-such-package is in none of this host's apt sources, even after apt-get update") {
 		t.Errorf("apply: %v, events %+v", r.Err, r.Events)
 	}
 }

@@ -10,11 +10,11 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
 	tssh "tend/internal/transport/ssh"
+	"tend/internal/wire"
 )
 
 // newKey makes a key pair: its signer and its authorized_keys line.
@@ -77,7 +77,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "add keys, keep others",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindAuthorizedKeys, "bob", spec.AuthorizedKeys{Keys: []string{k1, k2}}),
 			},
 			Check: func(t *testing.T) {
@@ -97,7 +97,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "exclusive",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindAuthorizedKeys, "bob", spec.AuthorizedKeys{Keys: []string{k2}, Exclusive: true}),
 			},
 			Check: func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "user created in the same run",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindUser, "dora", spec.User{}),
 				item(spec.KindAuthorizedKeys, "dora", spec.AuthorizedKeys{Keys: []string{k1}}),
 			},

@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func TestConverge(t *testing.T) {
@@ -25,7 +25,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "run once each",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindCommand, "init-data", spec.Command{Run: "mkdir -p /srv/data && echo init >> /srv/data/ready", Creates: "/srv/data/ready"}),
 				item(spec.KindCommand, "app-user", spec.Command{Run: "useradd --system app && echo made >> /var/tmp/app-user", Unless: "id app"}),
 				item(spec.KindCommand, "migrate", spec.Command{Run: "echo once >> /var/tmp/migrate"}),
@@ -49,7 +49,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "changed text: guarded ones stay satisfied, the unguarded one runs again",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindCommand, "init-data", spec.Command{Run: "echo again >> /srv/data/ready", Creates: "/srv/data/ready"}),
 				item(spec.KindCommand, "app-user", spec.Command{Run: "echo again >> /var/tmp/app-user", Unless: "id app"}),
 				item(spec.KindCommand, "migrate", spec.Command{Run: "echo twice >> /var/tmp/migrate"}),
@@ -70,11 +70,11 @@ func TestConverge(t *testing.T) {
 // nothing; a failing command fails the apply with its output.
 func TestPlan(t *testing.T) {
 	l := labtest.New(t, 1)
-	d := &agent.Desired{Resources: []agent.Item{
+	d := &wire.Desired{Resources: []wire.Item{
 		resourcetest.Item(spec.KindCommand, "guarded", spec.Command{Run: "touch /var/tmp/g", Creates: "/var/tmp/g"}),
 		resourcetest.Item(spec.KindCommand, "free", spec.Command{Run: "touch /var/tmp/f"}),
 	}}
-	r := resourcetest.Run(t, l, "host1", agent.Plan, d)
+	r := resourcetest.Run(t, l, "host1", wire.Plan, d)
 	if r.Err != nil || r.Changed != 2 {
 		t.Fatalf("plan: %d changes, %v", r.Changed, r.Err)
 	}
@@ -91,7 +91,7 @@ func TestPlan(t *testing.T) {
 	if out, err := l.Enter(t, "host1", "ls", "/var/tmp/g", "/var/tmp/f"); err == nil {
 		t.Errorf("a plan ran a command: %s", out)
 	}
-	r = resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: []agent.Item{
+	r = resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{
 		resourcetest.Item(spec.KindCommand, "broken", spec.Command{Run: "echo no such thing >&2; exit 4"}),
 	}})
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "command exited 4: no such thing") {

@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/cron"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func TestValidateSchedule(t *testing.T) {
@@ -102,7 +102,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create and repair",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindCron, "backup", spec.Cron{Schedule: "0 3 * * *", Command: "date +%F > /var/tmp/stamp"}),
 				resourcetest.Item(spec.KindCron, "cleanup", spec.Cron{Schedule: "@hourly", Command: "find /tmp -mtime +7 -delete", User: "nobody"}),
 			},
@@ -124,7 +124,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "change",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindCron, "backup", spec.Cron{Schedule: "30 4 * * 1-5", Command: "/usr/local/bin/backup", User: "nobody"}),
 			},
 			Check: func(t *testing.T) {
@@ -135,7 +135,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "remove",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindAbsent, "/etc/cron.d/backup", spec.Absent{}),
 				resourcetest.Item(spec.KindAbsent, "/etc/cron.d/cleanup", spec.Absent{}),
 			},
@@ -152,7 +152,7 @@ func TestConverge(t *testing.T) {
 // with what to do, and writes nothing.
 func TestUnknownUser(t *testing.T) {
 	l := labtest.New(t, 1)
-	r := resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: []agent.Item{
+	r := resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{
 		resourcetest.Item(spec.KindCron, "ghost", spec.Cron{Schedule: "@daily", Command: "true", User: "ghost"}),
 	}})
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "declare `user: ghost` before this resource") {

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/envdir"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func TestConverge(t *testing.T) {
@@ -52,7 +52,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindEnvdir, dir, spec.Envdir{Vars: map[string]string{"PORT": "8080", "EMPTY": "", "MOTD": "two\nlines"}}),
 			},
 			Check: func(t *testing.T) {
@@ -62,7 +62,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "secret: change, remove, owner",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindEnvdir, dir, spec.Envdir{Secret: true, Owner: "nobody", Group: "nogroup",
 					Vars: map[string]string{"PORT": "9090", "DATABASE_URL": "postgres://app:pw@db/app"}}),
 			},
@@ -72,7 +72,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "not secret again",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindEnvdir, dir, spec.Envdir{Vars: map[string]string{"PORT": "9090"}}),
 			},
 			Check: func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestConverge(t *testing.T) {
 func TestSecretPlan(t *testing.T) {
 	l := labtest.New(t, 1)
 	l.Run(t, "host1", "mkdir -p /etc/s && echo old-canary-1 > /etc/s/TOKEN && echo old-canary-2 > /etc/s/GONE")
-	r := resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: []agent.Item{
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{
 		resourcetest.Item(spec.KindEnvdir, "/etc/s", spec.Envdir{Secret: true, Vars: map[string]string{"TOKEN": "new-canary-3", "KEY": "new-canary-4"}}),
 	}})
 	if r.Err != nil || r.Changed != 1 {

@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func TestConverge(t *testing.T) {
@@ -20,7 +20,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindDirectory, "/srv/app", spec.Directory{Mode: "0750", Owner: "root", Group: "www-data"}),
 				item(spec.KindFile, "/srv/app/app.conf", spec.File{Content: "port = 8080\n", Mode: "0640", Owner: "root", Group: "www-data"}),
 				item(spec.KindSymlink, "/srv/app/current", spec.Symlink{Target: "/srv/app/releases/1"}),
@@ -43,7 +43,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "change content, mode, owner, target",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindDirectory, "/srv/app", spec.Directory{Mode: "0755", Owner: "www-data", Group: "www-data"}),
 				item(spec.KindFile, "/srv/app/app.conf", spec.File{Content: "port = 9090\nworkers = 4\n", Mode: "0600", Owner: "www-data", Group: "root"}),
 				item(spec.KindSymlink, "/srv/app/current", spec.Symlink{Target: "/srv/app/releases/2"}),
@@ -63,7 +63,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "absent",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindAbsent, "/srv/app", spec.Absent{}),
 				item(spec.KindAbsent, "/etc/motd", spec.Absent{}),
 			},
@@ -84,7 +84,7 @@ func TestPlanShowsDiff(t *testing.T) {
 	plain := resourcetest.Item(spec.KindFile, "/etc/plain", spec.File{Content: "a\nB\nc\n"})
 	secret := resourcetest.Item(spec.KindFile, "/etc/secret", spec.File{Content: "new-secret-canary\n", Mode: "0600"})
 	secret.Sensitive = true
-	r := resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: []agent.Item{plain, secret}})
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{plain, secret}})
 	if r.Err != nil || len(r.Events) != 2 {
 		t.Fatalf("plan: %v, events %+v", r.Err, r.Events)
 	}

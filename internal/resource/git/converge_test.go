@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 // setup makes, on the lab host, a deploy user and a bare repository with an
@@ -35,8 +35,8 @@ func TestConverge(t *testing.T) {
 	commits := strings.Fields(l.Run(t, "host1", setup))
 	c1, c2 := commits[0], commits[1]
 	const dir = "/srv/app"
-	deploy := func(rev string, keep int) []agent.Item {
-		return []agent.Item{resourcetest.Item(spec.KindGit, dir, spec.Git{
+	deploy := func(rev string, keep int) []wire.Item {
+		return []wire.Item{resourcetest.Item(spec.KindGit, dir, spec.Git{
 			Repo: "/srv/src/app.git", Revision: rev, Keep: keep, Current: "current", User: "deploy"})}
 	}
 	enter := func(t *testing.T, args ...string) string {
@@ -97,14 +97,14 @@ func TestConverge(t *testing.T) {
 func TestPlanAndErrors(t *testing.T) {
 	l := labtest.New(t, 1)
 	commits := strings.Fields(l.Run(t, "host1", setup))
-	item := func(rev string) agent.Item {
+	item := func(rev string) wire.Item {
 		return resourcetest.Item(spec.KindGit, "/srv/app", spec.Git{Repo: "/srv/src/app.git", Revision: rev, Keep: 5, Current: "current", User: "deploy"})
 	}
-	r := resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: []agent.Item{item("v1")}})
+	r := resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{item("v1")}})
 	if r.Err != nil {
 		t.Fatalf("apply: %v\n%s", r.Err, resourcetest.Describe(r))
 	}
-	r = resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: []agent.Item{item("main")}})
+	r = resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{item("main")}})
 	if r.Err != nil || len(r.Events) == 0 || r.Events[0].Change == nil {
 		t.Fatalf("plan: %v\n%+v", r.Err, r.Events)
 	}
@@ -114,7 +114,7 @@ func TestPlanAndErrors(t *testing.T) {
 	if got := l.Run(t, "host1", "readlink /srv/app/current; ls /srv/app/releases"); got != "releases/"+commits[0][:12]+"\n"+commits[0][:12]+"\n" {
 		t.Errorf("a plan changed the host: %q", got)
 	}
-	r = resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: []agent.Item{item("no-such-branch")}})
+	r = resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{item("no-such-branch")}})
 	if r.Err == nil || !strings.Contains(resourcetest.Describe(r), `revision "no-such-branch" is neither a branch nor a tag of /srv/src/app.git`) {
 		t.Errorf("unknown revision: %v\n%s", r.Err, resourcetest.Describe(r))
 	}

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 const weird = `we"ird role` // a name that needs quoting
@@ -32,7 +32,7 @@ func login(t *testing.T, l *labtest.Lab, user, db, password string) bool {
 	return err == nil && strings.TrimSpace(out) == user
 }
 
-func role(name string, s spec.PostgresRole) agent.Item {
+func role(name string, s spec.PostgresRole) wire.Item {
 	it := resourcetest.Item(spec.KindPostgresRole, name, s)
 	it.Sensitive = s.Password != ""
 	return it
@@ -44,7 +44,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				role("app", spec.PostgresRole{Login: true, CreateDB: true, Password: "first-secret"}),
 				role(weird, spec.PostgresRole{}),
 				item(spec.KindPostgresDatabase, "app", spec.PostgresDatabase{Owner: "app", Encoding: "UTF8"}),
@@ -72,7 +72,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "change password, attributes, owner, entry; a setting that needs a restart",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				role("app", spec.PostgresRole{Login: true, Password: "second-secret"}),
 				role(weird, spec.PostgresRole{Login: true, CreateRole: true}),
 				item(spec.KindPostgresDatabase, "app", spec.PostgresDatabase{Owner: weird}),
@@ -105,16 +105,16 @@ func TestConverge(t *testing.T) {
 // secret, and apply repairs them.
 func TestDrift(t *testing.T) {
 	l := labtest.New(t, 1)
-	d := &agent.Desired{Resources: []agent.Item{
+	d := &wire.Desired{Resources: []wire.Item{
 		role("app", spec.PostgresRole{Login: true, Password: "the-secret-canary"}),
 		resourcetest.Item(spec.KindPostgresHBA, "app", spec.PostgresHBA{Type: "local", Database: "app", User: "app", Method: "scram-sha-256"}),
 	}}
-	if r := resourcetest.Run(t, l, "host1", agent.Apply, d); r.Err != nil {
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, d); r.Err != nil {
 		t.Fatalf("apply: %v\n%s", r.Err, resourcetest.Describe(r))
 	}
 	sql(t, l, "ALTER ROLE app PASSWORD 'other-canary' NOLOGIN")
 	l.Run(t, "host1", `sed -i 's/^local\tapp\tapp\tscram-sha-256/local\tapp\tapp\ttrust/' /etc/postgresql/15/main/pg_hba.conf`)
-	r := resourcetest.Run(t, l, "host1", agent.Plan, d)
+	r := resourcetest.Run(t, l, "host1", wire.Plan, d)
 	if r.Err != nil {
 		t.Fatalf("plan: %v", r.Err)
 	}
@@ -126,13 +126,13 @@ func TestDrift(t *testing.T) {
 	if b, _ := json.Marshal(r); strings.Contains(string(b), "canary") || strings.Contains(string(b), "SCRAM") {
 		t.Errorf("a secret reached the control machine: %s", b)
 	}
-	if r := resourcetest.Run(t, l, "host1", agent.Apply, d); r.Err != nil || r.Changed != 2 {
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, d); r.Err != nil || r.Changed != 2 {
 		t.Fatalf("apply: %d changes, %v\n%s", r.Changed, r.Err, resourcetest.Describe(r))
 	}
 	if !login(t, l, "app", "postgres", "the-secret-canary") {
 		t.Errorf("the password was not repaired")
 	}
-	if r := resourcetest.Run(t, l, "host1", agent.Plan, d); r.Err != nil || r.Changed != 0 {
+	if r := resourcetest.Run(t, l, "host1", wire.Plan, d); r.Err != nil || r.Changed != 0 {
 		t.Errorf("plan after apply: %d changes, %v\n%s", r.Changed, r.Err, resourcetest.Describe(r))
 	}
 }
@@ -142,9 +142,9 @@ func TestDrift(t *testing.T) {
 // files as they were.
 func TestPlanAndErrors(t *testing.T) {
 	l := labtest.New(t, 1)
-	run := func(t *testing.T, mode agent.Mode, it agent.Item) string {
+	run := func(t *testing.T, mode wire.Mode, it wire.Item) string {
 		t.Helper()
-		r := resourcetest.Run(t, l, "host1", mode, &agent.Desired{Resources: []agent.Item{it}})
+		r := resourcetest.Run(t, l, "host1", mode, &wire.Desired{Resources: []wire.Item{it}})
 		if r.Err == nil {
 			t.Fatalf("%s succeeded:\n%s", mode, resourcetest.Describe(r))
 		}
@@ -152,7 +152,7 @@ func TestPlanAndErrors(t *testing.T) {
 	}
 	t.Run("a plan announces a restart", func(t *testing.T) {
 		it := resourcetest.Item(spec.KindPostgresSettings, "main", spec.PostgresSettings{Settings: map[string]string{"shared_buffers": "64MB"}})
-		r := resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: []agent.Item{it}})
+		r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{it}})
 		if got, want := resourcetest.Describe(r), "postgres_settings:main: create shared_buffers (none) -> 64MB, restart (none) -> needed\n"; got != want {
 			t.Errorf("plan: %q, want %q", got, want)
 		}
@@ -162,7 +162,7 @@ func TestPlanAndErrors(t *testing.T) {
 	})
 	t.Run("invalid setting value", func(t *testing.T) {
 		it := resourcetest.Item(spec.KindPostgresSettings, "bad", spec.PostgresSettings{Settings: map[string]string{"work_mem": "lots"}})
-		got := run(t, agent.Apply, it)
+		got := run(t, wire.Apply, it)
 		if !strings.Contains(got, `invalid value for parameter "work_mem": "lots"`) || !strings.Contains(got, "put back as it was") {
 			t.Errorf("error: %s", got)
 		}
@@ -172,7 +172,7 @@ func TestPlanAndErrors(t *testing.T) {
 	})
 	t.Run("unknown setting", func(t *testing.T) {
 		it := resourcetest.Item(spec.KindPostgresSettings, "bad", spec.PostgresSettings{Settings: map[string]string{"work_meme": "1MB"}})
-		if got := run(t, agent.Plan, it); !strings.Contains(got, `"work_meme" is not a setting of this PostgreSQL server`) {
+		if got := run(t, wire.Plan, it); !strings.Contains(got, `"work_meme" is not a setting of this PostgreSQL server`) {
 			t.Errorf("error: %s", got)
 		}
 	})
@@ -180,7 +180,7 @@ func TestPlanAndErrors(t *testing.T) {
 		sql(t, l, "ALTER SYSTEM SET work_mem = '2MB'")
 		defer sql(t, l, "ALTER SYSTEM RESET work_mem")
 		it := resourcetest.Item(spec.KindPostgresSettings, "main", spec.PostgresSettings{Settings: map[string]string{"work_mem": "4MB"}})
-		if got := run(t, agent.Apply, it); !strings.Contains(got, "setting work_mem is overridden by /var/lib/postgresql/15/main/postgresql.auto.conf line 3") ||
+		if got := run(t, wire.Apply, it); !strings.Contains(got, "setting work_mem is overridden by /var/lib/postgresql/15/main/postgresql.auto.conf line 3") ||
 			!strings.Contains(got, "ALTER SYSTEM RESET work_mem") {
 			t.Errorf("error: %s", got)
 		}
@@ -188,7 +188,7 @@ func TestPlanAndErrors(t *testing.T) {
 	t.Run("hba entry the server refuses", func(t *testing.T) {
 		before := l.Run(t, "host1", "cat /etc/postgresql/15/main/pg_hba.conf")
 		it := resourcetest.Item(spec.KindPostgresHBA, "bad", spec.PostgresHBA{Type: "host", Database: "all", User: "all", Address: "10.0.0.0/99", Method: "md5"})
-		if got := run(t, agent.Apply, it); !strings.Contains(got, `invalid CIDR mask in address "10.0.0.0/99"`) {
+		if got := run(t, wire.Apply, it); !strings.Contains(got, `invalid CIDR mask in address "10.0.0.0/99"`) {
 			t.Errorf("error: %s", got)
 		}
 		if after := l.Run(t, "host1", "cat /etc/postgresql/15/main/pg_hba.conf"); after != before {
@@ -198,7 +198,7 @@ func TestPlanAndErrors(t *testing.T) {
 	t.Run("encoding cannot change", func(t *testing.T) {
 		sql(t, l, "CREATE DATABASE legacy ENCODING 'SQL_ASCII' TEMPLATE template0")
 		it := resourcetest.Item(spec.KindPostgresDatabase, "legacy", spec.PostgresDatabase{Encoding: "UTF8"})
-		if got := run(t, agent.Plan, it); !strings.Contains(got, "database legacy has encoding SQL_ASCII, not UTF8: PostgreSQL cannot change a database's encoding") {
+		if got := run(t, wire.Plan, it); !strings.Contains(got, "database legacy has encoding SQL_ASCII, not UTF8: PostgreSQL cannot change a database's encoding") {
 			t.Errorf("error: %s", got)
 		}
 	})

@@ -18,12 +18,12 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"tend/internal/agent"
 	"tend/internal/lab"
 	"tend/internal/lab/labtest"
 	"tend/internal/plan"
 	"tend/internal/spec"
 	tssh "tend/internal/transport/ssh"
+	"tend/internal/wire"
 )
 
 var (
@@ -65,16 +65,16 @@ type buildError struct {
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 // Item makes a desired-state item of kind with name and fields s.
-func Item(kind spec.Kind, name string, s any) agent.Item {
+func Item(kind spec.Kind, name string, s any) wire.Item {
 	b, err := json.Marshal(s)
 	if err != nil {
 		panic(err)
 	}
-	return agent.Item{ID: string(kind) + ":" + name, Kind: kind, Name: name, Spec: b}
+	return wire.Item{ID: string(kind) + ":" + name, Kind: string(kind), Name: name, Spec: b}
 }
 
 // Target returns how to reach a lab host as root.
-func Target(t testing.TB, l *labtest.Lab, host string, d *agent.Desired) plan.Target {
+func Target(t testing.TB, l *labtest.Lab, host string, d *wire.Desired) plan.Target {
 	t.Helper()
 	h := l.Host(t, host)
 	signer, err := lab.Signer(l.Config, l.State.Name)
@@ -90,10 +90,10 @@ func Target(t testing.TB, l *labtest.Lab, host string, d *agent.Desired) plan.Ta
 }
 
 // Run runs the agent on the lab host in mode with desired state d.
-func Run(t testing.TB, l *labtest.Lab, host string, mode agent.Mode, d *agent.Desired) plan.Result {
+func Run(t testing.TB, l *labtest.Lab, host string, mode wire.Mode, d *wire.Desired) plan.Result {
 	t.Helper()
 	if d.Protocol == 0 {
-		d.Protocol = agent.Protocol
+		d.Protocol = wire.Protocol
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -104,8 +104,8 @@ func Run(t testing.TB, l *labtest.Lab, host string, mode agent.Mode, d *agent.De
 // State is one desired state of a convergence series.
 type State struct {
 	Name      string
-	Resources []agent.Item
-	Handlers  []agent.Handler
+	Resources []wire.Item
+	Handlers  []wire.Handler
 	// Check, if set, asserts on the host after the state was applied.
 	Check func(t *testing.T)
 }
@@ -118,27 +118,27 @@ func Converge(t *testing.T, l *labtest.Lab, host string, states ...State) {
 	t.Helper()
 	for _, s := range states {
 		ok := t.Run(s.Name, func(t *testing.T) {
-			d := &agent.Desired{Protocol: agent.Protocol, Host: host, Resources: s.Resources, Handlers: s.Handlers}
-			first := Run(t, l, host, agent.Plan, d)
+			d := &wire.Desired{Protocol: wire.Protocol, Host: host, Resources: s.Resources, Handlers: s.Handlers}
+			first := Run(t, l, host, wire.Plan, d)
 			if first.Err != nil {
 				t.Fatalf("plan: %v", first.Err)
 			}
-			again := Run(t, l, host, agent.Plan, d)
+			again := Run(t, l, host, wire.Plan, d)
 			if again.Changed != first.Changed {
 				t.Fatalf("a plan changed the host: %d changes, then %d", first.Changed, again.Changed)
 			}
-			applied := Run(t, l, host, agent.Apply, d)
+			applied := Run(t, l, host, wire.Apply, d)
 			if applied.Err != nil {
 				t.Fatalf("apply: %v", applied.Err)
 			}
 			if applied.Changed != first.Changed {
 				t.Errorf("apply changed %d resources, the plan said %d", applied.Changed, first.Changed)
 			}
-			after := Run(t, l, host, agent.Plan, d)
+			after := Run(t, l, host, wire.Plan, d)
 			if after.Err != nil || after.Changed != 0 {
 				t.Fatalf("plan after apply: %d changes, err %v; want none:\n%s", after.Changed, after.Err, Describe(after))
 			}
-			second := Run(t, l, host, agent.Apply, d)
+			second := Run(t, l, host, wire.Apply, d)
 			if second.Err != nil || second.Changed != 0 {
 				t.Fatalf("second apply: %d changes, err %v; want none:\n%s", second.Changed, second.Err, Describe(second))
 			}
@@ -159,8 +159,8 @@ func Describe(r plan.Result) string {
 		if e.Change != nil {
 			b.WriteString(e.ID + ": " + string(e.Change.Action) + " " + e.Change.Summary() + "\n")
 		}
-		if e.Error != "" {
-			b.WriteString(e.ID + e.Handler + ": error: " + e.Error + "\n")
+		if e.Diag != nil {
+			b.WriteString(e.ID + e.Handler + ": error: " + e.Diag.Message + "\n")
 		}
 	}
 	return b.String()

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func unit(port int) string {
@@ -83,7 +83,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create, enable, start",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindService, "tend-web", spec.Service{Unit: unit(8081), Enabled: ptr(true), Running: ptr(true)}),
 			},
 			Check: func(t *testing.T) {
@@ -98,7 +98,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "unit changed while running: restart",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindService, "tend-web", spec.Service{Unit: unit(8082), Enabled: ptr(true), Running: ptr(true)}),
 			},
 			Check: func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "unit changed, running left alone: restart",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindService, "tend-web", spec.Service{Unit: unit(8083)}),
 			},
 			Check: func(t *testing.T) {
@@ -126,7 +126,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "stop and disable",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindService, "tend-web", spec.Service{Unit: unit(8083), Enabled: ptr(false), Running: ptr(false)}),
 			},
 			Check: func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "unit changed while stopped: no start",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindService, "tend-web", spec.Service{Unit: unit(8084)}),
 			},
 			Check: func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "nginx stopped",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindService, "nginx", spec.Service{Running: ptr(false)}),
 			},
 			Check: func(t *testing.T) {
@@ -164,7 +164,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "nginx disabled, then started",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindService, "nginx", spec.Service{Enabled: ptr(false)}),
 				item(spec.KindService, "nginx", spec.Service{Running: ptr(true)}),
 			},
@@ -185,26 +185,26 @@ func TestConverge(t *testing.T) {
 // restarted by the next run, though the file's content is already right.
 func TestInterruptedRun(t *testing.T) {
 	l := labtest.New(t, 1)
-	first := []agent.Item{resourcetest.Item(spec.KindService, "tend-web", spec.Service{Unit: unit(8081), Running: ptr(true)})}
-	if r := resourcetest.Run(t, l, "host1", agent.Apply, &agent.Desired{Resources: first}); r.Err != nil {
+	first := []wire.Item{resourcetest.Item(spec.KindService, "tend-web", spec.Service{Unit: unit(8081), Running: ptr(true)})}
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: first}); r.Err != nil {
 		t.Fatalf("apply: %v", r.Err)
 	}
 	l.Run(t, "host1", "sed -i s/8081/8082/ /etc/systemd/system/tend-web.service")
-	second := &agent.Desired{Resources: []agent.Item{resourcetest.Item(spec.KindService, "tend-web", spec.Service{Unit: unit(8082), Running: ptr(true)})}}
-	r := resourcetest.Run(t, l, "host1", agent.Plan, second)
+	second := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindService, "tend-web", spec.Service{Unit: unit(8082), Running: ptr(true)})}}
+	r := resourcetest.Run(t, l, "host1", wire.Plan, second)
 	if r.Err != nil || r.Changed != 1 {
 		t.Fatalf("plan: %v, %d changes", r.Err, r.Changed)
 	}
 	if got, want := r.Events[0].Change.Summary(), "daemon-reload (none) -> unit file not loaded yet, restart (none) -> unit changed"; got != want {
 		t.Errorf("plan: %q, want %q", got, want)
 	}
-	if r := resourcetest.Run(t, l, "host1", agent.Apply, second); r.Err != nil || r.Changed != 1 {
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, second); r.Err != nil || r.Changed != 1 {
 		t.Fatalf("apply: %v, %d changes", r.Err, r.Changed)
 	}
 	if !serves(t, l, 8082) || !refused(t, l, 8081) {
 		t.Errorf("the edited unit does not run")
 	}
-	if r := resourcetest.Run(t, l, "host1", agent.Plan, second); r.Err != nil || r.Changed != 0 {
+	if r := resourcetest.Run(t, l, "host1", wire.Plan, second); r.Err != nil || r.Changed != 0 {
 		t.Errorf("plan after apply: %v, %d changes:\n%s", r.Err, r.Changed, resourcetest.Describe(r))
 	}
 }
@@ -224,9 +224,9 @@ func TestErrors(t *testing.T) {
 		{"systemd-journald", spec.Service{Enabled: ptr(true)}, "service systemd-journald cannot be enabled: its unit has no [Install] section"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &agent.Desired{Resources: []agent.Item{resourcetest.Item(spec.KindService, tc.name, tc.s)}}
-			r := resourcetest.Run(t, l, "host1", agent.Plan, d)
-			if r.Err == nil || len(r.Events) == 0 || !strings.Contains(r.Events[0].Error, tc.want) {
+			d := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindService, tc.name, tc.s)}}
+			r := resourcetest.Run(t, l, "host1", wire.Plan, d)
+			if r.Err == nil || len(r.Events) == 0 || !strings.Contains(r.Events[0].Failure(), tc.want) {
 				t.Errorf("plan: %v; want an error saying %q", r.Err, tc.want)
 			}
 		})

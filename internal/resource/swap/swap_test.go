@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func ptr(n int) *int { return &n }
@@ -44,8 +44,8 @@ func TestConverge(t *testing.T) {
 			}
 		}
 	}
-	first := []agent.Item{item(spec.KindSwap, "/var/swapfile", spec.Swap{Size: "64M", Swappiness: ptr(10)})}
-	r := resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: first})
+	first := []wire.Item{item(spec.KindSwap, "/var/swapfile", spec.Swap{Size: "64M", Swappiness: ptr(10)})}
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: first})
 	if r.Err != nil || len(r.Events) != 1 || r.Events[0].Change == nil {
 		t.Fatalf("plan: %v, events %+v", r.Err, r.Events)
 	}
@@ -64,7 +64,7 @@ func TestConverge(t *testing.T) {
 		resourcetest.State{Name: "repair mode and fstab", Resources: first, Check: check("67108864", "10")},
 		resourcetest.State{
 			Name:      "resize, other swappiness",
-			Resources: []agent.Item{item(spec.KindSwap, "/var/swapfile", spec.Swap{Size: "96M", Swappiness: ptr(20)})},
+			Resources: []wire.Item{item(spec.KindSwap, "/var/swapfile", spec.Swap{Size: "96M", Swappiness: ptr(20)})},
 			Check: func(t *testing.T) {
 				check("100663296", "20")(t)
 				if got := enter(t, "cat", "/proc/sys/vm/swappiness"); got != "60\n" {
@@ -74,7 +74,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name:      "swappiness left alone",
-			Resources: []agent.Item{item(spec.KindSwap, "/var/swapfile", spec.Swap{Size: "96M"})},
+			Resources: []wire.Item{item(spec.KindSwap, "/var/swapfile", spec.Swap{Size: "96M"})},
 			Check:     check("100663296", "20"),
 		},
 	)
@@ -84,12 +84,12 @@ func TestConverge(t *testing.T) {
 // (overwritten) is made again.
 func TestSignatureLost(t *testing.T) {
 	l := labtest.New(t, 1)
-	d := &agent.Desired{Resources: []agent.Item{resourcetest.Item(spec.KindSwap, "/swap.img", spec.Swap{Size: "1M"})}}
-	if r := resourcetest.Run(t, l, "host1", agent.Apply, d); r.Err != nil {
+	d := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindSwap, "/swap.img", spec.Swap{Size: "1M"})}}
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, d); r.Err != nil {
 		t.Fatalf("apply: %v", r.Err)
 	}
 	l.Run(t, "host1", "dd if=/dev/zero of=/swap.img bs=4096 count=1 conv=notrunc status=none")
-	r := resourcetest.Run(t, l, "host1", agent.Apply, d)
+	r := resourcetest.Run(t, l, "host1", wire.Apply, d)
 	if r.Err != nil || r.Changed != 1 || !strings.Contains(r.Events[0].Change.Summary(), "signature none -> swap") {
 		t.Fatalf("apply: %v:\n%s", r.Err, resourcetest.Describe(r))
 	}

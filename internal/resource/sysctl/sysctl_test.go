@@ -4,10 +4,10 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 // labWithNetSysctl boots one lab host whose /proc/sys/net is writable.
@@ -43,14 +43,14 @@ func TestConverge(t *testing.T) {
 		cookies   = "/etc/sysctl.d/60-tend-net.ipv4.tcp_syncookies.conf"
 		portRange = "/etc/sysctl.d/60-tend-net.ipv4.ip_local_port_range.conf"
 	)
-	state2 := []agent.Item{
+	state2 := []wire.Item{
 		item(spec.KindSysctl, "net.ipv4.tcp_syncookies", spec.Sysctl{Value: "2"}),
 		item(spec.KindSysctl, "net/ipv4/ip_local_port_range", spec.Sysctl{Value: "30000   50000"}),
 	}
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "set and persist",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				item(spec.KindSysctl, "net.ipv4.tcp_syncookies", spec.Sysctl{Value: "0"}),
 				// The kernel prints this one as two tab-separated numbers.
 				item(spec.KindSysctl, "net.ipv4.ip_local_port_range", spec.Sysctl{Value: "20000 40000"}),
@@ -94,8 +94,8 @@ func TestConverge(t *testing.T) {
 func TestPlanShowsChange(t *testing.T) {
 	l := labWithNetSysctl(t)
 	l.Run(t, "host1", "sysctl -q -w net.ipv4.tcp_syncookies=1")
-	d := &agent.Desired{Resources: []agent.Item{resourcetest.Item(spec.KindSysctl, "net.ipv4.tcp_syncookies", spec.Sysctl{Value: "0"})}}
-	r := resourcetest.Run(t, l, "host1", agent.Plan, d)
+	d := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindSysctl, "net.ipv4.tcp_syncookies", spec.Sysctl{Value: "0"})}}
+	r := resourcetest.Run(t, l, "host1", wire.Plan, d)
 	if r.Err != nil || len(r.Events) != 1 || r.Events[0].Change == nil {
 		t.Fatalf("plan: %v, events %+v", r.Err, r.Events)
 	}
@@ -122,15 +122,15 @@ func TestErrors(t *testing.T) {
 		{"net.ipv4.tcp_syncookies", "0", []string{"/etc/sysctl.d/80-local.conf:1 sets net.ipv4.tcp_syncookies = 1", "would win: remove that line"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := &agent.Desired{Resources: []agent.Item{resourcetest.Item(spec.KindSysctl, tc.name, spec.Sysctl{Value: tc.value})}}
-			for _, mode := range []agent.Mode{agent.Plan, agent.Apply} {
+			d := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindSysctl, tc.name, spec.Sysctl{Value: tc.value})}}
+			for _, mode := range []wire.Mode{wire.Plan, wire.Apply} {
 				r := resourcetest.Run(t, l, "host1", mode, d)
 				if r.Err == nil || len(r.Events) == 0 {
 					t.Fatalf("%s: no error; events %+v", mode, r.Events)
 				}
 				for _, w := range tc.want {
-					if !strings.Contains(r.Events[0].Error, w) {
-						t.Errorf("%s: error %q does not say %q", mode, r.Events[0].Error, w)
+					if !strings.Contains(r.Events[0].Failure(), w) {
+						t.Errorf("%s: error %q does not say %q", mode, r.Events[0].Failure(), w)
 					}
 				}
 			}

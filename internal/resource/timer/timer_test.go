@@ -4,11 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"tend/internal/agent"
 	"tend/internal/lab/labtest"
 	"tend/internal/resource/resourcetest"
 	"tend/internal/resource/timer"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 func TestQuote(t *testing.T) {
@@ -80,7 +80,7 @@ func TestConverge(t *testing.T) {
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
 			Name: "create",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindTimer, "report", spec.Timer{OnCalendar: "*-*-* 03:00:00", Command: tricky}),
 			},
 			Check: func(t *testing.T) {
@@ -92,7 +92,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "change schedule, command and user",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindTimer, "report", spec.Timer{OnCalendar: "hourly", User: "nobody",
 					Command: tricky + "\necho second line >> /var/tmp/report.out"}),
 			},
@@ -105,7 +105,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "stopped and disabled by hand: started and enabled again",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindTimer, "report", spec.Timer{OnCalendar: "hourly", User: "nobody", Command: "true"}),
 			},
 			Check: func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestConverge(t *testing.T) {
 		},
 		resourcetest.State{
 			Name: "re-enabled",
-			Resources: []agent.Item{
+			Resources: []wire.Item{
 				resourcetest.Item(spec.KindTimer, "report", spec.Timer{OnCalendar: "hourly", User: "nobody", Command: "true"}),
 			},
 			Check: func(t *testing.T) {
@@ -130,7 +130,7 @@ func TestConverge(t *testing.T) {
 // TestBadCalendar: a plan refuses a calendar expression systemd rejects.
 func TestBadCalendar(t *testing.T) {
 	l := labtest.New(t, 1)
-	r := resourcetest.Run(t, l, "host1", agent.Plan, &agent.Desired{Resources: []agent.Item{
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{
 		resourcetest.Item(spec.KindTimer, "bad", spec.Timer{OnCalendar: "every tuesday-ish", Command: "true"}),
 	}})
 	if r.Err == nil || !strings.Contains(r.Err.Error(), `on_calendar "every tuesday-ish" is not a calendar expression systemd accepts`) {
