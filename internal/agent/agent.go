@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"tend/internal/hint"
 	"tend/internal/resource"
 	"tend/internal/wire"
 )
@@ -205,6 +206,9 @@ func (r *run) converge(it wire.Item) (wire.Event, error) {
 		c.Redact()
 	}
 	ev.Change = c
+	if err := r.expected(it.ID, false, c); err != nil {
+		return failed(err)
+	}
 	r.changed++
 	if err := r.notify(it.Notify); err != nil {
 		return failed(err)
@@ -255,6 +259,9 @@ func (r *run) remove(e *Entry, explicit bool) (wire.Event, error) {
 		return failed(errors.New(c.Reason))
 	}
 	ev.Change = c
+	if err := r.expected(e.ID, true, c); err != nil {
+		return failed(err)
+	}
 	r.removed++
 	if c.Action != resource.Keep {
 		if err := r.notify(e.Notify); err != nil {
@@ -276,6 +283,22 @@ func (r *run) remove(e *Entry, explicit bool) (wire.Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// expected checks, when a saved plan is applied, that change c of resource
+// id is the one the plan showed.
+func (r *run) expected(id string, removal bool, c *resource.Change) error {
+	if r.d.Expect == nil || r.mode != wire.Apply {
+		return nil
+	}
+	want, ok := r.d.Expect[id]
+	switch {
+	case !ok:
+		return hint.New("the saved plan is stale: it does not list this change", "the host changed since the plan was made: run tend plan again")
+	case want != wire.Fingerprint(id, removal, c):
+		return hint.New("the saved plan is stale: the host would change otherwise than the plan shows", "the host changed since the plan was made: run tend plan again")
+	}
+	return nil
 }
 
 // notify records the handlers of a changed resource as pending (on disk,

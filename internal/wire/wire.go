@@ -7,6 +7,8 @@
 package wire
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +32,26 @@ type Desired struct {
 	// host even when it did not say purge_on_removal (tend.yaml's
 	// remove_unmanaged_packages).
 	RemovePackages bool `json:"remove_packages,omitempty"`
+	// Expect, when set, is the saved plan being applied: resource id ->
+	// fingerprint of the change the plan showed (see Fingerprint). The
+	// agent applies a change only when it is the one expected, and stops
+	// before changing anything else: a resource to change that the plan
+	// did not list, or listed with another change, fails the run as stale.
+	Expect map[string]string `json:"expect,omitempty"`
+}
+
+// Fingerprint identifies a change of resource id (a removal when removal),
+// for saved plans: the same change on the same resource has the same
+// fingerprint. Sensitive changes are redacted before they are
+// fingerprinted, so a fingerprint reveals nothing.
+func Fingerprint(id string, removal bool, c *Change) string {
+	b, _ := json.Marshal(struct {
+		ID      string  `json:"id"`
+		Removal bool    `json:"removal"`
+		Change  *Change `json:"change"`
+	}{id, removal, c})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
 }
 
 // State is what a resource of the desired state asks for.
