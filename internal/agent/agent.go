@@ -39,6 +39,7 @@ type run struct {
 	emit     func(wire.Event)
 	changed  int
 	removed  int
+	going    map[string]bool // names of what this run removed so far
 }
 
 // Run reads a desired state from in and runs it in mode, writing events to
@@ -239,7 +240,7 @@ func (r *run) remove(e *Entry, explicit bool) (wire.Event, error) {
 	if err != nil {
 		return failed(err)
 	}
-	how := resource.Removal{Created: e.Created, Explicit: explicit, DeleteData: e.DeleteData, Prior: e.Prior, RemovePackages: r.d.RemovePackages}
+	how := resource.Removal{Created: e.Created, Explicit: explicit, DeleteData: e.DeleteData, Prior: e.Prior, RemovePackages: r.d.RemovePackages, Going: r.going}
 	var c *resource.Change
 	if rm == nil {
 		c = resource.Kept(fmt.Sprintf("tend does not remove a %s: it stays on the host as it is", e.Kind))
@@ -263,6 +264,12 @@ func (r *run) remove(e *Entry, explicit bool) (wire.Event, error) {
 		return failed(err)
 	}
 	r.removed++
+	if c.Action == resource.Delete {
+		if r.going == nil {
+			r.going = map[string]bool{}
+		}
+		r.going[e.Name] = true
+	}
 	if c.Action != resource.Keep {
 		if err := r.notify(e.Notify); err != nil {
 			return failed(err)

@@ -58,6 +58,11 @@ type Removal struct {
 	// RemovePackages: packages that leave the spec are removed
 	// (remove_unmanaged_packages in tend.yaml).
 	RemovePackages bool
+	// Going holds the names (paths...) of resources this run removes
+	// before this one: in a plan they are still on the host, and the
+	// removal must be judged as if they were gone (a directory emptied of
+	// the files tend made in it).
+	Going map[string]bool
 }
 
 // Change is what must change for one resource; see wire.Change.

@@ -57,7 +57,7 @@ func (r *Removal) CheckRemove(ctx context.Context, how resource.Removal) (*resou
 	c := &resource.Change{Action: resource.Delete}
 	c.Add("type", have, "")
 	if r.Kind == "directory" {
-		n, err := entries(r.Path)
+		n, err := entries(r.Path, how.Going)
 		if err != nil {
 			return nil, err
 		}
@@ -92,12 +92,19 @@ func (r *Removal) Remove(ctx context.Context, c *resource.Change, how resource.R
 	return resource.SyncDir(filepath.Dir(r.Path))
 }
 
-func entries(dir string) (int, error) {
+// entries counts what dir holds, but for the paths in going.
+func entries(dir string, going map[string]bool) (int, error) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	names, err := f.Readdirnames(0)
-	return len(names), err
+	n := 0
+	for _, name := range names {
+		if !going[filepath.Join(dir, name)] {
+			n++
+		}
+	}
+	return n, err
 }
