@@ -197,9 +197,7 @@ func (r *run) converge(it wire.Item) (wire.Event, error) {
 	entry := entryOf(it, old, c)
 	if c == nil {
 		if r.mode == wire.Apply && (old == nil || !same(old, entry)) {
-			if err := r.rec.log(journalOp{Set: entry}); err != nil {
-				return failed(err)
-			}
+			r.rec.adopt(entry)
 		}
 		return ev, nil
 	}

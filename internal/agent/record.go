@@ -43,6 +43,7 @@ type record struct {
 	order   []string // ids, in the order they were converged
 	entries map[string]*Entry
 	journal *os.File
+	dirty   bool // changed in memory only, by adopt
 }
 
 type journalOp struct {
@@ -147,11 +148,19 @@ func (r *record) log(op journalOp) error {
 	return nil
 }
 
+// adopt records an entry that guards no change on the host (a resource
+// found in sync): in memory only, written by compact. A kill before then
+// loses nothing: the next run finds it in sync again.
+func (r *record) adopt(e *Entry) {
+	r.set(e)
+	r.dirty = true
+}
+
 // compact writes the record whole, in the order given by ids first (the
 // desired state's), then the journal is removed. It does nothing when no
-// operation was journaled in this run or left by an earlier one.
+// operation was journaled or adopted in this run, or left by an earlier one.
 func (r *record) compact(ids []string) error {
-	if r.journal == nil {
+	if r.journal == nil && !r.dirty {
 		if _, err := os.Stat(r.journalPath()); errors.Is(err, os.ErrNotExist) {
 			return nil
 		}

@@ -124,23 +124,23 @@ func Converge(t *testing.T, l *labtest.Lab, host string, states ...State) {
 				t.Fatalf("plan: %v", first.Err)
 			}
 			again := Run(t, l, host, wire.Plan, d)
-			if again.Changed != first.Changed {
-				t.Fatalf("a plan changed the host: %d changes, then %d", first.Changed, again.Changed)
+			if again.Changed != first.Changed || again.Removed != first.Removed {
+				t.Fatalf("a plan changed the host: %d changes and %d removals, then %d and %d", first.Changed, first.Removed, again.Changed, again.Removed)
 			}
 			applied := Run(t, l, host, wire.Apply, d)
 			if applied.Err != nil {
 				t.Fatalf("apply: %v", applied.Err)
 			}
-			if applied.Changed != first.Changed {
-				t.Errorf("apply changed %d resources, the plan said %d", applied.Changed, first.Changed)
+			if applied.Changed != first.Changed || applied.Removed != first.Removed {
+				t.Errorf("apply changed %d resources and removed %d, the plan said %d and %d", applied.Changed, applied.Removed, first.Changed, first.Removed)
 			}
 			after := Run(t, l, host, wire.Plan, d)
-			if after.Err != nil || after.Changed != 0 {
-				t.Fatalf("plan after apply: %d changes, err %v; want none:\n%s", after.Changed, after.Err, Describe(after))
+			if after.Err != nil || after.Changed+after.Removed != 0 {
+				t.Fatalf("plan after apply: %d changes, %d removals, err %v; want none:\n%s", after.Changed, after.Removed, after.Err, Describe(after))
 			}
 			second := Run(t, l, host, wire.Apply, d)
-			if second.Err != nil || second.Changed != 0 {
-				t.Fatalf("second apply: %d changes, err %v; want none:\n%s", second.Changed, second.Err, Describe(second))
+			if second.Err != nil || second.Changed+second.Removed != 0 {
+				t.Fatalf("second apply: %d changes, %d removals, err %v; want none:\n%s", second.Changed, second.Removed, second.Err, Describe(second))
 			}
 			if s.Check != nil {
 				s.Check(t)
@@ -157,7 +157,11 @@ func Describe(r plan.Result) string {
 	var b strings.Builder
 	for _, e := range r.Events {
 		if e.Change != nil {
-			b.WriteString(e.ID + ": " + string(e.Change.Action) + " " + e.Change.Summary() + "\n")
+			what := ""
+			if e.Removal {
+				what = " (removal)"
+			}
+			b.WriteString(e.ID + what + ": " + string(e.Change.Action) + " " + e.Change.Summary() + "\n")
 		}
 		if e.Diag != nil {
 			b.WriteString(e.ID + e.Handler + ": error: " + e.Diag.Message + "\n")
