@@ -79,7 +79,7 @@ Exit codes: 0 nothing to change, 3 changes pending (for drift checks in CI),
 			if err := report(s, args[0], rs, wire.Plan, f.asJSON); err != nil {
 				return err
 			}
-			if plan.Summarize(rs).Changed > 0 {
+			if sum := plan.Summarize(rs); sum.Changed+sum.Removed > 0 {
 				return &exitError{code: ExitChanges}
 			}
 			return nil
