@@ -62,6 +62,10 @@ func (f *File) Put(ids []age.Identity, values map[string]Value, replace bool) (V
 			return Verification{}, err
 		}
 	}
+	v, err := f.Verify(ids)
+	if err != nil {
+		return Verification{}, err
+	}
 	if !replace {
 		var clash []string
 		for _, n := range f.Names() {
@@ -70,13 +74,9 @@ func (f *File) Put(ids []age.Identity, values map[string]Value, replace bool) (V
 			}
 		}
 		if len(clash) > 0 {
-			return Verification{}, hint.Wrap(fmt.Errorf("%s already holds %s", f.Path, strings.Join(clash, ", ")),
+			return v, hint.Wrap(fmt.Errorf("%s already holds %s", f.Path, strings.Join(clash, ", ")),
 				"remove them first with 'tend secret rm', or change them with 'tend secret edit'")
 		}
-	}
-	v, err := f.Verify(ids)
-	if err != nil {
-		return v, err
 	}
 	for _, n := range sortedKeys(values) {
 		if err := f.Set(n, values[n]); err != nil {
