@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"tend/internal/hint"
 	"tend/internal/secret"
 	"tend/internal/spec"
 )
@@ -21,7 +22,9 @@ var vaultName = regexp.MustCompile(`\bvault_[A-Za-z0-9_]+`)
 
 // checkSecrets applies the secrets convention to a loaded repository:
 // every mapped secret exists in its environment's secret file (names only,
-// no key needed); a vault_ name appears nowhere but in a secrets: mapping and
+// no key needed); each secret file's recipients are the ones its values were
+// encrypted to (authenticated with a key that opens the file, counted
+// without one); a vault_ name appears nowhere but in a secrets: mapping and
 // the secret files; and, when a key at hand opens an environment's secrets,
 // no secret value appears in plain text in the repository. It returns one
 // message per problem, file:line first, and notes for what it could not check.
@@ -30,7 +33,10 @@ func checkSecrets(s *session, r *spec.Repo) (problems, notes []string) {
 	if err != nil {
 		return []string{err.Error()}, nil
 	}
-	mapping := map[string]bool{} // "file:line" of every secrets: entry
+	ids, idErr := secret.Identities(s.getenv)
+	mapping := map[string]bool{}          // "file:line" of every secrets: entry
+	verified := map[string]*secret.File{} // by environment: files a key at hand opened and authenticated
+	refused := map[string]bool{}          // environments whose file is reported as a problem
 	for _, env := range r.EnvironmentNames() {
 		e := r.Environments[env]
 		path, _ := secret.Path(r.Dir, env)
@@ -38,11 +44,24 @@ func checkSecrets(s *session, r *spec.Repo) (problems, notes []string) {
 		if _, err := os.Stat(path); err == nil {
 			if f, err = secret.Load(path); err != nil {
 				problems = append(problems, err.Error())
-				f = nil
+				refused[env], f = true, nil
 			}
 		}
 		if len(e.Secrets) > 0 && f == nil && err == nil {
 			notes = append(notes, fmt.Sprintf("environment %s maps secrets but has no secrets/%s.yaml yet: plan and apply will refuse to run (tend secret set %s NAME)", env, env, env))
+		}
+		if f != nil {
+			v, err := f.Verify(ids)
+			switch {
+			case err != nil:
+				problems = append(problems, withHint(err))
+				refused[env] = true
+			case v.Keyed:
+				verified[env] = f
+				if n := v.Note(f); n != "" {
+					notes = append(notes, n)
+				}
+			}
 		}
 		for _, ref := range e.Secrets {
 			mapping[fmt.Sprintf("%s:%d", ref.Pos.File, ref.Pos.Line)] = true
@@ -68,26 +87,36 @@ func checkSecrets(s *session, r *spec.Repo) (problems, notes []string) {
 	if !hasSecretFiles(r) {
 		return problems, notes
 	}
-	ids, err := secret.Identities(s.getenv)
-	if err != nil {
-		return problems, append(notes, "no secrets key at hand: the check for secret values in plain text was skipped")
+	if idErr != nil {
+		return problems, append(notes, "no secrets key at hand: the check for secret values in plain text was skipped, and the recipients of secret files were only counted (a key replaced by another goes unseen)")
 	}
 	for _, env := range r.EnvironmentNames() {
-		path, _ := secret.Path(r.Dir, env)
-		f, err := secret.Load(path)
-		if err != nil {
-			continue // missing, or reported above
+		f := verified[env]
+		if f == nil {
+			if _, err := os.Stat(filepath.Join(r.Dir, "secrets", env+".yaml")); err == nil && !refused[env] {
+				notes = append(notes, fmt.Sprintf("the key at hand does not open secrets/%s.yaml: its values were not looked for in plain text, and its recipients were only counted", env))
+			}
+			continue
 		}
 		vals, err := f.Decrypt(ids)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("the key at hand does not open secrets/%s.yaml: its values were not looked for in plain text", env))
-			continue
+			continue // reported above
 		}
 		for _, fd := range secret.FindPlaintext(vals, files) {
 			problems = append(problems, fd.String()+" (environment "+env+"): remove it and use the secret's plain name")
 		}
 	}
 	return problems, notes
+}
+
+// withHint returns err's message followed by its hint, indented, for a list
+// of problems.
+func withHint(err error) string {
+	h := hint.Of(err)
+	if h == "" {
+		return err.Error()
+	}
+	return err.Error() + "\n  " + strings.ReplaceAll(h, "\n", "\n  ")
 }
 
 func hasSecretFiles(r *spec.Repo) bool {

@@ -129,3 +129,20 @@ func GenerateKey(path string, now time.Time) (string, error) {
 	}
 	return pub, nil
 }
+
+// OptionalIdentities returns the identities of Identities, or none when no
+// key is configured at all (TEND_AGE_KEY not set and no key file): for
+// commands that need no key but check more with one. A key that is
+// configured but unusable is still an error.
+func OptionalIdentities(getenv func(string) string) ([]age.Identity, error) {
+	if getenv(EnvKey) == "" {
+		path, err := KeyFile(getenv)
+		if err != nil {
+			return nil, nil
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	return Identities(getenv)
+}
