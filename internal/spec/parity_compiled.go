@@ -49,7 +49,9 @@ func (p *parity) compiled(r *Repo, ea, eb *Environment, ha, hb *HostDecl) error 
 		// does: only when an input that may not differ does differ (a
 		// variable an allowed role needs is missing), which is reported.
 		p.add(at(ha, hb, "resources"), nil, nil, "", p.pick(ha.Pos, hb.Pos))
-		p.out[len(p.out)-1].Reason = "cannot compare the resources: with the allowed differences of " + ea.Name + " the host does not compile: " + firstLine(err)
+		if d := &p.out[len(p.out)-1]; !d.Allowed {
+			d.Reason = "cannot compare the resources: with the allowed values of " + ea.Name + " the host does not compile: " + firstLine(err)
+		}
 		return nil
 	}
 	hostPaths := func(field string) []string { return at(ha, hb, field) }

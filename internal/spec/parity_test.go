@@ -316,3 +316,96 @@ func TestParityCompiledAllowed(t *testing.T) {
 		t.Errorf("resource differences (-want +got):\n%s", diff)
 	}
 }
+
+// TestParityCompiledRoles checks two ends of neutralising: roles that may
+// differ bring resources that are not reported, and a host field that may
+// not differ is reported both as itself and in the resource rendering it.
+func TestParityCompiledRoles(t *testing.T) {
+	files := maps.Clone(compiledRepo)
+	files["roles/web/role.yaml"] = `resources:
+  - file: /etc/kind
+    content: "{{.host.kind}}\n"
+`
+	files["roles/extra/role.yaml"] = `resources:
+  - package: extra
+`
+	files["environments/staging.yaml"] = `like: production
+may_differ: [vars.server_name, secrets.db_password, hosts.web.roles]
+vars:
+  server_name: staging.example.org
+secrets:
+  db_password: vault_staging_db
+hosts:
+  web-staging:
+    like: web
+    address: 192.0.2.20
+    kind: proxmox-ct
+    roles: [web, extra]
+`
+	r := loadFiles(t, files)
+	got, err := Parity(r, "staging", "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range diffLines(got) {
+		if strings.Contains(l, "kind") || strings.Contains(l, "roles") || strings.Contains(l, "resources") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{
+		"hosts.web-staging.kind: proxmox-ct | vps | NOT ALLOWED: not declared in may_differ @ environments/staging.yaml:8:3",
+		"hosts.web-staging.resources.file:/etc/kind.content line 1: proxmox-ct | vps | NOT ALLOWED: not declared in may_differ @ roles/web/role.yaml:3:14",
+		"hosts.web-staging.roles: web, extra | web | allowed: may_differ hosts.web.roles (environments/staging.yaml:2:53) @ environments/staging.yaml:8:3",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("differences (-want +got):\n%s", diff)
+	}
+}
+
+// TestParityCompiledCannotCompare checks the case where the host with the
+// allowed values does not compile (production's role needs a variable
+// staging lacks, and the roles may differ): reported, not allowed, with
+// the missing variable.
+func TestParityCompiledCannotCompare(t *testing.T) {
+	files := maps.Clone(compiledRepo)
+	files["roles/web/role.yaml"] = `resources:
+  - file: /etc/app
+    content: "{{.only_prod}}\n"
+`
+	files["roles/other/role.yaml"] = `resources:
+  - package: other
+`
+	files["environments/production.yaml"] = strings.Replace(files["environments/production.yaml"], "vars:\n", "vars:\n  only_prod: x\n", 1)
+	files["environments/staging.yaml"] = `like: production
+may_differ: [vars.server_name, secrets.db_password, hosts.*.kind, hosts.web.roles]
+vars:
+  server_name: staging.example.org
+secrets:
+  db_password: vault_staging_db
+hosts:
+  web-staging:
+    like: web
+    address: 192.0.2.20
+    kind: proxmox-ct
+    roles: [other]
+`
+	r := loadFiles(t, files)
+	got, err := Parity(r, "production", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []string
+	for _, l := range diffLines(got) {
+		if strings.Contains(l, "NOT ALLOWED") {
+			bad = append(bad, l)
+		}
+	}
+	want := []string{
+		"hosts.web.resources: (absent) | (absent) | NOT ALLOWED: cannot compare the resources: with the allowed values of production the host does not compile: roles/web/role.yaml:3:17: file /etc/app: content: undefined variable .only_prod (host staging/web) @ environments/staging.yaml:8:3",
+		"hosts.web.vars.only_prod: x | (absent) | NOT ALLOWED: not declared in may_differ @ environments/production.yaml:2:14",
+	}
+	if diff := cmp.Diff(want, bad); diff != "" {
+		t.Errorf("differences not allowed (-want +got):\n%s", diff)
+	}
+}
