@@ -76,7 +76,7 @@ func checkRule(p string) string {
 // resource by resource and field by field, and their handlers. Host names,
 // addresses and SSH settings may differ by default; so may what either
 // environment lists in may_differ, and what follows from those differences
-// only (see compared). The differences come sorted by path. A repository
+// only (see parity.compiled). The differences come sorted by path. A repository
 // that does not compile returns its ErrorList.
 func Parity(r *Repo, a, b string) ([]Difference, error) {
 	ea, eb := r.Environments[a], r.Environments[b]

@@ -136,7 +136,7 @@ func (p *parity) compiled(r *Repo, ea, eb *Environment, ha, hb *HostDecl) error 
 
 // neutral returns a copy of r in which environment eb holds one host, hb
 // renamed ha.Name, with ha's value for each input that may differ; the
-// environment keeps its name. See compared.
+// environment keeps its name. See compiled.
 func (p *parity) neutral(r *Repo, ea, eb *Environment, ha, hb *HostDecl) *Repo {
 	allowed := func(field string) bool { return p.allowedBy(at(ha, hb, field), "") != nil }
 	h := *hb
