@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 
@@ -20,9 +21,12 @@ func parityCmd() *command {
 		args:    "ENV OTHER",
 		summary: "show every difference between two environments",
 		help: `parity compares two environments host by host (hosts are paired through
-like, else by name): roles, merged variables, descriptive host data and the
-names of secrets (never their values). Host names, addresses and SSH settings
-may differ; so may what the environments list under may_differ. It exits 1
+like, else by name): roles, merged variables, descriptive host data, the
+names of secrets (never their values), and what is really applied: each
+pair of hosts compiled, resource by resource and field by field, and their
+handlers. Host names, addresses and SSH settings may differ; so may what the
+environments list under may_differ, and what follows from those differences
+alone. Each difference names the file:line:column causing it. It exits 1
 when any other difference exists.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&repo, "repo", ".", "the infrastructure repository `DIR`")
@@ -39,6 +43,10 @@ when any other difference exists.`,
 			}
 			diffs, err := spec.Parity(r, a, b)
 			if err != nil {
+				var l spec.ErrorList
+				if errors.As(err, &l) {
+					return specError(err)
+				}
 				return &usageError{msg: err.Error()}
 			}
 			bad := 0
@@ -68,7 +76,14 @@ when any other difference exists.`,
 					if !d.Allowed {
 						mark = "NOT ALLOWED"
 					}
-					s.printf("%s  %s: %s=%s %s=%s (%s)\n", mark, d.Path, a, value(d.A), b, value(d.B), d.Reason)
+					line, at := "", ""
+					if d.Line > 0 {
+						line = fmt.Sprintf(" line %d", d.Line)
+					}
+					if d.At != "" {
+						at = " at " + d.At
+					}
+					s.printf("%s  %s%s: %s=%s %s=%s (%s)%s\n", mark, d.Path, line, a, value(d.A), b, value(d.B), d.Reason, at)
 				}
 				s.printf("%s and %s: %d differences, %d not allowed\n", a, b, len(diffs), bad)
 			}

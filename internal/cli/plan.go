@@ -179,22 +179,8 @@ func prepare(ctx context.Context, s *session, env string, f runFlags) ([]plan.Ta
 		return nil, &exitError{code: ExitUsage, err: hint.New(fmt.Sprintf("no environment %q in %s", env, f.repo),
 			"environments are: "+strings.Join(repo.EnvironmentNames(), ", "))}
 	}
-	if e.Like != "" {
-		diffs, err := spec.Parity(repo, env, e.Like)
-		if err != nil {
-			return nil, &exitError{code: ExitUsage, err: err}
-		}
-		var bad []string
-		for _, d := range diffs {
-			if !d.Allowed {
-				bad = append(bad, d.Path+": "+d.Reason)
-			}
-		}
-		if len(bad) > 0 {
-			return nil, &exitError{code: ExitUsage, err: hint.Wrap(
-				fmt.Errorf("%s is declared like %s but differs where the spec does not allow it:\n%s", env, e.Like, strings.Join(bad, "\n")),
-				fmt.Sprintf("see tend parity %s %s; declare intended differences in may_differ", env, e.Like))}
-		}
+	if err := spec.CheckParity(repo, env); err != nil {
+		return nil, &exitError{code: ExitUsage, err: err}
 	}
 	secrets, err := loadSecrets(s, repo.Dir, e)
 	if err != nil {

@@ -95,7 +95,7 @@ func TestParityJSON(t *testing.T) {
 	if err := dec.Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	if out.A != "production" || out.B != "staging" || !out.Same || len(out.Differences) != 8 {
+	if out.A != "production" || out.B != "staging" || !out.Same || len(out.Differences) != 9 {
 		t.Errorf("got %+v", out)
 	}
 	for _, d := range out.Differences {
