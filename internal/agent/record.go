@@ -217,6 +217,9 @@ func (r *record) close() {
 // knew: whether tend created it, and what the host had before.
 func entryOf(it wire.Item, old *Entry, c *resource.Change) *Entry {
 	e := &Entry{ID: it.ID, Kind: it.Kind, Name: it.Name, Notify: it.Notify, DeleteData: it.DeleteData, Spec: it.Spec}
+	if it.Sensitive {
+		e.Spec = blankStrings(it.Spec)
+	}
 	switch {
 	case old != nil:
 		e.Created, e.Prior = old.Created, old.Prior
@@ -239,4 +242,33 @@ func same(a, b *Entry) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
+}
+
+// blankStrings returns spec with every string value emptied (map keys,
+// numbers and booleans kept): the record of a resource holding a secret
+// must not hold the secret, which lives only in the files that use it.
+// Removal then works from the name and what is left.
+func blankStrings(spec json.RawMessage) json.RawMessage {
+	var v any
+	if json.Unmarshal(spec, &v) != nil {
+		return nil
+	}
+	var blank func(any) any
+	blank = func(v any) any {
+		switch x := v.(type) {
+		case string:
+			return ""
+		case []any:
+			for i := range x {
+				x[i] = blank(x[i])
+			}
+		case map[string]any:
+			for k := range x {
+				x[k] = blank(x[k])
+			}
+		}
+		return v
+	}
+	b, _ := json.Marshal(blank(v))
+	return b
 }
