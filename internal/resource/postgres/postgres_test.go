@@ -143,7 +143,10 @@ func TestNewRefuses(t *testing.T) {
 		err  error
 	}{
 		{"role with a long name", func() error { _, err := NewRole(strings.Repeat("r", 64), &spec.PostgresRole{}); return err }()},
-		{"non-ASCII password", func() error { _, err := NewRole("app", &spec.PostgresRole{Password: "pässword"}); return err }()},
+		{"settings restart neither allowed nor never", func() error {
+			_, err := NewSettings("x", &spec.PostgresSettings{Settings: map[string]string{"work_mem": "1MB"}, Restart: "yes"})
+			return err
+		}()},
 		{"database with NUL", func() error { _, err := NewDatabase("a\x00b", &spec.PostgresDatabase{}); return err }()},
 		{"hba local with address", func() error {
 			_, err := NewHBA("x", &spec.PostgresHBA{Type: "local", Database: "all", User: "all", Address: "::1/128", Method: "peer"})
