@@ -44,6 +44,26 @@ func TestPasswordMatches(t *testing.T) {
 	}
 }
 
+// realUnicodeVerifier was made by PostgreSQL 15 (CREATE ROLE ... PASSWORD)
+// for "pa\u0308sswo\u0308rd": ä and ö written as a letter and a combining
+// diaeresis, which SASLprep composes.
+const realUnicodeVerifier = "SCRAM-SHA-256$4096:jsOk4XDogT2whYbm78p1dg==$rR0fWhk5e7sFSDO6K6Tm+t6NCSIJ0eyZl/cBm12u0OA=:2JhoHGO0MfE7u56pRrexTUNEJ9k93HMw8edEC2r1O2A="
+
+func TestUnicodeVerifier(t *testing.T) {
+	iter, salt, _, _, err := parseSCRAM(realUnicodeVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"pa\u0308sswo\u0308rd", "p\u00e4ssw\u00f6rd"} {
+		if got, err := verifierWithSalt(pw, salt, iter); err != nil || got != realUnicodeVerifier {
+			t.Errorf("verifier of %q:\n%s\nwant (made by PostgreSQL)\n%s", pw, got, realUnicodeVerifier)
+		}
+	}
+	if _, ok := passwordMatches(realUnicodeVerifier, "passwo\u0308rd", "x"); ok {
+		t.Errorf("another password matches")
+	}
+}
+
 func TestVerifierWithSalt(t *testing.T) {
 	iter, salt, _, _, err := parseSCRAM(realVerifier)
 	if err != nil {

@@ -244,8 +244,12 @@ func (r *RoleRemoval) CheckRemove(ctx context.Context, how resource.Removal) (*r
 			}
 			where = append(where, db)
 		}
+		objects := "objects"
+		if n == 1 {
+			objects = "object"
+		}
 		return nil, hint.Wrap(
-			fmt.Errorf("role %s owns or has privileges on %d objects (in %s), so it cannot be dropped; nothing was changed", r.Name, n, strings.Join(where, ", ")),
+			fmt.Errorf("role %s owns or has privileges on %d %s (in %s), so it cannot be dropped; nothing was changed", r.Name, n, objects, strings.Join(where, ", ")),
 			fmt.Sprintf("hand its objects over (REASSIGN OWNED BY %s TO postgres) or drop them (DROP OWNED BY %s), in each of those databases, then apply again; or keep the role in the spec", ident(r.Name), ident(r.Name)))
 	}
 	c := &resource.Change{Action: resource.Delete}

@@ -77,7 +77,8 @@ func (r *Removal) CheckRemove(ctx context.Context, how resource.Removal) (*resou
 			return nil, err
 		}
 		if ok {
-			c.Add("timer "+filepath.Base(u), u, "")
+			c.Add("timer", r.Timer, "")
+			break
 		}
 	}
 	if r.Settings != nil {
