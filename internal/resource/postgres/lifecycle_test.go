@@ -44,7 +44,14 @@ func TestLifecycle(t *testing.T) {
 	l := labtest.New(t, 1)
 	item := resourcetest.Item
 	t.Run("removal", func(t *testing.T) {
+		// An entry in tend's block before tend managed it (a record that
+		// was lost): tend changes it, and puts it back when it leaves.
+		l.Run(t, "host1", `awk '{print} /^local +all +postgres +peer/ {print "\n# BEGIN tend: entries managed by tend (edit the repository, not these lines)\nlocal\tpre\tpre\tpeer\t# tend:pre\n# END tend"}' `+hbaPath+` > /tmp/hba && cat /tmp/hba > `+hbaPath)
+		sql(t, l, "SELECT pg_reload_conf()")
 		hbaBefore := l.Run(t, "host1", "cat "+hbaPath)
+		if !strings.Contains(hbaBefore, "local\tpre\tpre\tpeer\t# tend:pre\n") {
+			t.Fatalf("pg_hba.conf:\n%s", hbaBefore)
+		}
 		sql(t, l, "CREATE ROLE legacy NOLOGIN")
 		settings := item(spec.KindPostgresSettings, "main", spec.PostgresSettings{
 			Settings: map[string]string{"work_mem": "8MB", "shared_buffers": "64MB"}, Restart: "allowed"})
@@ -57,6 +64,7 @@ func TestLifecycle(t *testing.T) {
 			role("legacy", spec.PostgresRole{Login: true}),
 			owner, busy, keep, gone,
 			item(spec.KindPostgresHBA, "app-net", spec.PostgresHBA{Type: "host", Database: "keep", User: "app", Address: "10.0.0.0/8", Method: "scram-sha-256"}),
+			item(spec.KindPostgresHBA, "pre", spec.PostgresHBA{Type: "local", Database: "pre", User: "pre", Method: "md5"}),
 			settings,
 		}
 		dropped := []wire.Item{owner, busy, absent(gone, true)}
@@ -74,6 +82,9 @@ func TestLifecycle(t *testing.T) {
 				}
 				if got := sql(t, l, "SELECT count(*) FROM pg_hba_file_rules WHERE 'keep' = ANY(database)"); got != "0" {
 					t.Errorf("the server still has %s rules for keep", got)
+				}
+				if got := sql(t, l, "SELECT auth_method FROM pg_hba_file_rules WHERE 'pre' = ANY(database)"); got != "peer" {
+					t.Errorf("the entry tend found is %q, not back to peer", got)
 				}
 				// shared_buffers is back to its default: tend restarted
 				// PostgreSQL, as the spec allowed.
