@@ -225,6 +225,7 @@ type Envdir struct {
 // file included by the server's configuration. Name: a label.
 type PostgresSettings struct {
 	Settings map[string]string `yaml:"settings"`
+	Restart  string            `yaml:"restart"`
 }
 
 // PostgresHBA is one pg_hba.conf entry. Name: a label.

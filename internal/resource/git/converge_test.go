@@ -119,3 +119,53 @@ func TestPlanAndErrors(t *testing.T) {
 		t.Errorf("unknown revision: %v\n%s", r.Err, resourcetest.Describe(r))
 	}
 }
+
+// TestRemoval: a deployment that leaves the spec stays on the host, and
+// the plan says why; state: absent deletes it only with delete_data.
+func TestRemoval(t *testing.T) {
+	l := labtest.New(t, 1)
+	l.Run(t, "host1", setup)
+	const dir = "/srv/app"
+	it := resourcetest.Item(spec.KindGit, dir, spec.Git{Repo: "/srv/src/app.git", Revision: "v1", Keep: 2, Current: "current", User: "deploy"})
+	resourcetest.Converge(t, l, "host1",
+		resourcetest.State{Name: "deploy", Resources: []wire.Item{it}, Check: func(t *testing.T) {
+			// What the application wrote in its deployment.
+			l.Run(t, "host1", "mkdir "+dir+"/shared && echo upload > "+dir+"/shared/file && echo local > "+dir+"/current/LOCAL")
+		}},
+	)
+	if t.Failed() {
+		return
+	}
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{})
+	want := "git:/srv/app: keep /srv/app is left on the host: a deployment may hold files the application wrote; declare it with state: absent and delete_data: true to delete it\n"
+	if got := resourcetest.Describe(r); r.Err != nil || got != want || r.Removed != 1 {
+		t.Errorf("plan (%v, %d removals):\n%s\nwant:\n%s", r.Err, r.Removed, got, want)
+	}
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{}); r.Err != nil || r.Removed != 1 {
+		t.Fatalf("apply: %d removed, %v\n%s", r.Removed, r.Err, resourcetest.Describe(r))
+	}
+	if got := l.Run(t, "host1", "cat "+dir+"/shared/file "+dir+"/current/LOCAL "+dir+"/current/VERSION"); got != "upload\nlocal\none\n" {
+		t.Errorf("the deployment changed: %q", got)
+	}
+	if r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{}); r.Err != nil || r.Changed+r.Removed != 0 {
+		t.Errorf("second plan: %d changes, %d removals, %v\n%s", r.Changed, r.Removed, r.Err, resourcetest.Describe(r))
+	}
+
+	gone := wire.Item{ID: it.ID, Kind: it.Kind, Name: it.Name, State: wire.Absent}
+	r = resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{gone}})
+	if got := resourcetest.Describe(r); r.Err == nil || !strings.Contains(got, "/srv/app: state: absent alone does not delete a deployment") {
+		t.Errorf("state: absent without delete_data (%v):\n%s", r.Err, got)
+	}
+	l.Run(t, "host1", "test -f "+dir+"/shared/file")
+	gone.DeleteData = true
+	d := &wire.Desired{Resources: []wire.Item{gone}}
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, d); r.Err != nil || r.Removed != 1 {
+		t.Fatalf("apply with delete_data: %d removed, %v\n%s", r.Removed, r.Err, resourcetest.Describe(r))
+	}
+	if got := l.Run(t, "host1", "test -e "+dir+" && echo there || echo gone"); got != "gone\n" {
+		t.Errorf("%s is %s", dir, got)
+	}
+	if r := resourcetest.Run(t, l, "host1", wire.Plan, d); r.Err != nil || r.Changed+r.Removed != 0 {
+		t.Errorf("plan after removal: %d changes, %d removals, %v\n%s", r.Changed, r.Removed, r.Err, resourcetest.Describe(r))
+	}
+}

@@ -108,7 +108,7 @@ func New(name string, s *spec.PostgresBackup) (*Backup, error) {
 		return nil, err
 	}
 	cmd := fmt.Sprintf("%s agent wal-push --config %s %%p", Binary, ConfigPath(name))
-	st, err := postgres.NewSettings("backup-"+name, &spec.PostgresSettings{Settings: map[string]string{
+	st, err := postgres.NewSettings(settingsLabel(name), &spec.PostgresSettings{Restart: "allowed", Settings: map[string]string{
 		"archive_mode":    "on",
 		"archive_command": cmd,
 		"archive_timeout": strconv.Itoa(int(timeout / time.Second)),
@@ -117,7 +117,7 @@ func New(name string, s *spec.PostgresBackup) (*Backup, error) {
 	if err := add("settings", st, err); err != nil {
 		return nil, err
 	}
-	tm, err := timer.New("tend-pg-backup-"+name, &spec.Timer{OnCalendar: s.Schedule,
+	tm, err := timer.New(timerName(name), &spec.Timer{OnCalendar: s.Schedule,
 		Command: fmt.Sprintf("%s agent pg-backup --config %s", Binary, ConfigPath(name)), User: "root"})
 	if err := add("timer", tm, err); err != nil {
 		return nil, err
@@ -136,3 +136,30 @@ func (b *Backup) Check(ctx context.Context) (*resource.Change, error) {
 func (b *Backup) Apply(ctx context.Context, _ *resource.Change) error {
 	return scheduled.Apply(ctx, b.parts)
 }
+
+// NewRemoval is the removal of the postgres_backup named name: its timer
+// goes, archive_mode, archive_command, archive_timeout and wal_level are
+// reset (with the restart archive_mode needs, as apply makes one to set
+// them), then its configuration, credentials and local state go. The
+// backups in the store are never touched. It needs only the name.
+func NewRemoval(name string) (*scheduled.Removal, error) {
+	st, err := postgres.NewSettingsRemoval(settingsLabel(name), "allowed")
+	if err != nil {
+		return nil, err
+	}
+	cfg := Config(name, &spec.PostgresBackup{})
+	return &scheduled.Removal{
+		Timer:    timerName(name),
+		Settings: st,
+		Paths: []scheduled.Path{
+			{Name: "config", Path: ConfigPath(name)},
+			{Name: "credentials", Path: cfg.EnvDir},
+			{Name: "state", Path: cfg.StateDir},
+		},
+		Reason: "the backups already in the store stay there",
+	}, nil
+}
+
+func settingsLabel(name string) string { return "backup-" + name }
+
+func timerName(name string) string { return "tend-pg-backup-" + name }

@@ -77,7 +77,7 @@ func TestConverge(t *testing.T) {
 				role(weird, spec.PostgresRole{Login: true, CreateRole: true}),
 				item(spec.KindPostgresDatabase, "app", spec.PostgresDatabase{Owner: weird}),
 				item(spec.KindPostgresHBA, "app-net", spec.PostgresHBA{Type: "host", Database: "app", User: "app", Address: "10.1.0.0/16", Method: "md5"}),
-				item(spec.KindPostgresSettings, "main", spec.PostgresSettings{Settings: map[string]string{"work_mem": "16MB", "shared_buffers": "64MB"}}),
+				item(spec.KindPostgresSettings, "main", spec.PostgresSettings{Settings: map[string]string{"work_mem": "16MB", "shared_buffers": "64MB"}, Restart: "allowed"}),
 			},
 			Check: func(t *testing.T) {
 				if got := sql(t, l, `SELECT rolname, rolcanlogin, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname IN ('app', 'we"ird role') ORDER BY 1`); got != "app|t|f|f\nwe\"ird role|t|f|t" {
@@ -151,7 +151,7 @@ func TestPlanAndErrors(t *testing.T) {
 		return resourcetest.Describe(r)
 	}
 	t.Run("a plan announces a restart", func(t *testing.T) {
-		it := resourcetest.Item(spec.KindPostgresSettings, "main", spec.PostgresSettings{Settings: map[string]string{"shared_buffers": "64MB"}})
+		it := resourcetest.Item(spec.KindPostgresSettings, "main", spec.PostgresSettings{Settings: map[string]string{"shared_buffers": "64MB"}, Restart: "allowed"})
 		r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{it}})
 		if got, want := resourcetest.Describe(r), "postgres_settings:main: create shared_buffers (none) -> 64MB, restart (none) -> needed\n"; got != want {
 			t.Errorf("plan: %q, want %q", got, want)

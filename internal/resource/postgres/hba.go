@@ -172,6 +172,12 @@ func (h *HBA) Check(ctx context.Context) (*resource.Change, error) {
 // check it (pg_hba_file_rules) and put the old one back if it finds an
 // error, then reload.
 func (h *HBA) Apply(ctx context.Context, c *resource.Change) error {
+	return writeHBA(ctx, func(s string) string { return setEntry(s, h.Label, h.line()) })
+}
+
+// writeHBA rewrites pg_hba.conf with edit, has the server check the new
+// file and puts the old one back if it finds an error, then reloads.
+func writeHBA(ctx context.Context, edit func(string) string) error {
 	path, err := hbaFile(ctx)
 	if err != nil {
 		return err
@@ -184,7 +190,7 @@ func (h *HBA) Apply(ctx context.Context, c *resource.Change) error {
 	if err != nil {
 		return err
 	}
-	if err := resource.WriteFile(path, []byte(setEntry(string(old), h.Label, h.line())), meta); err != nil {
+	if err := resource.WriteFile(path, []byte(edit(string(old))), meta); err != nil {
 		return err
 	}
 	var bad []struct {

@@ -44,6 +44,26 @@ func TestPasswordMatches(t *testing.T) {
 	}
 }
 
+// realUnicodeVerifier was made by PostgreSQL 15 (CREATE ROLE ... PASSWORD)
+// for "pa\u0308sswo\u0308rd": ä and ö written as a letter and a combining
+// diaeresis, which SASLprep composes.
+const realUnicodeVerifier = "SCRAM-SHA-256$4096:jsOk4XDogT2whYbm78p1dg==$rR0fWhk5e7sFSDO6K6Tm+t6NCSIJ0eyZl/cBm12u0OA=:2JhoHGO0MfE7u56pRrexTUNEJ9k93HMw8edEC2r1O2A="
+
+func TestUnicodeVerifier(t *testing.T) {
+	iter, salt, _, _, err := parseSCRAM(realUnicodeVerifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pw := range []string{"pa\u0308sswo\u0308rd", "p\u00e4ssw\u00f6rd"} {
+		if got, err := verifierWithSalt(pw, salt, iter); err != nil || got != realUnicodeVerifier {
+			t.Errorf("verifier of %q:\n%s\nwant (made by PostgreSQL)\n%s", pw, got, realUnicodeVerifier)
+		}
+	}
+	if _, ok := passwordMatches(realUnicodeVerifier, "passwo\u0308rd", "x"); ok {
+		t.Errorf("another password matches")
+	}
+}
+
 func TestVerifierWithSalt(t *testing.T) {
 	iter, salt, _, _, err := parseSCRAM(realVerifier)
 	if err != nil {
@@ -143,7 +163,10 @@ func TestNewRefuses(t *testing.T) {
 		err  error
 	}{
 		{"role with a long name", func() error { _, err := NewRole(strings.Repeat("r", 64), &spec.PostgresRole{}); return err }()},
-		{"non-ASCII password", func() error { _, err := NewRole("app", &spec.PostgresRole{Password: "pässword"}); return err }()},
+		{"settings restart neither allowed nor never", func() error {
+			_, err := NewSettings("x", &spec.PostgresSettings{Settings: map[string]string{"work_mem": "1MB"}, Restart: "yes"})
+			return err
+		}()},
 		{"database with NUL", func() error { _, err := NewDatabase("a\x00b", &spec.PostgresDatabase{}); return err }()},
 		{"hba local with address", func() error {
 			_, err := NewHBA("x", &spec.PostgresHBA{Type: "local", Database: "all", User: "all", Address: "::1/128", Method: "peer"})

@@ -23,13 +23,6 @@ func NewRole(name string, s *spec.PostgresRole) (*Role, error) {
 	if err := checkName("role", name); err != nil {
 		return nil, err
 	}
-	for _, r := range s.Password {
-		if r > 0x7e {
-			// PostgreSQL normalizes non-ASCII passwords (SASLprep) before
-			// hashing them; tend hashes passwords itself and does not.
-			return nil, fmt.Errorf("role %s: the password has non-ASCII characters, which tend does not support yet: use ASCII", name)
-		}
-	}
 	return &Role{Name: name, Login: s.Login, Superuser: s.Superuser, CreateDB: s.CreateDB, CreateRole: s.CreateRole, Password: s.Password}, nil
 }
 

@@ -83,11 +83,10 @@ func parseSCRAM(v string) (iter int, salt, storedKey, serverKey []byte, err erro
 	return iter, salt, storedKey, serverKey, nil
 }
 
-// scramKeys derives StoredKey and ServerKey (RFC 5802) from a password.
-// PostgreSQL first normalizes the password with SASLprep, which leaves
-// ASCII unchanged; New refuses other passwords, so none is needed here.
+// scramKeys derives StoredKey and ServerKey (RFC 5802) from a password,
+// first normalised with SASLprep as PostgreSQL does (see saslprep).
 func scramKeys(password string, salt []byte, iter int) (storedKey, serverKey []byte, err error) {
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iter, sha256.Size)
+	salted, err := pbkdf2.Key(sha256.New, saslprep(password), salt, iter, sha256.Size)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -24,11 +24,15 @@ import (
 // Settings are server settings written to conf.d/tend-LABEL.conf next to
 // the server's postgresql.conf (Debian's postgresql.conf includes conf.d).
 // Apply validates the configuration with the server's own parser before
-// reloading, and restarts the server when a setting needs it
-// (pg_settings.pending_restart); the plan says so beforehand.
+// reloading. A setting that needs a restart (pg_settings.context
+// 'postmaster') makes Apply restart the server only when Restart allows
+// it; otherwise the new value waits (pg_settings.pending_restart) and every
+// plan says "restart pending" until PostgreSQL is restarted.
 type Settings struct {
 	Label  string
 	Values map[string]string
+	// Restart: tend may restart PostgreSQL for a setting that needs it.
+	Restart bool
 }
 
 var paramRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*(\.[a-z0-9_]+)?$`)
@@ -49,7 +53,29 @@ func NewSettings(label string, s *spec.PostgresSettings) (*Settings, error) {
 			return nil, fmt.Errorf("setting %s: a value cannot contain a line break", k)
 		}
 	}
-	return &Settings{Label: label, Values: s.Settings}, nil
+	restart, err := restartAllowed(s.Restart)
+	if err != nil {
+		return nil, err
+	}
+	return &Settings{Label: label, Values: s.Settings, Restart: restart}, nil
+}
+
+// restartAllowed reads the spec's restart field: "allowed", or "" and
+// "never" (the default: tend never restarts PostgreSQL on its own).
+func restartAllowed(s string) (bool, error) {
+	switch s {
+	case "allowed":
+		return true, nil
+	case "", "never":
+		return false, nil
+	}
+	return false, fmt.Errorf("restart %q must be allowed or never", s)
+}
+
+// pendingReason is the Reason of a change whose settings wait for a
+// restart tend may not make.
+func pendingReason(names []string) string {
+	return fmt.Sprintf("restart pending: %s take effect when PostgreSQL restarts, and this spec does not let tend restart it (restart: allowed); restart it yourself", strings.Join(names, ", "))
 }
 
 // render is the file's content: a header and one line per setting, sorted,
@@ -160,16 +186,22 @@ func (s *Settings) Check(ctx context.Context) (*resource.Change, error) {
 		if !exists {
 			c.Action = resource.Create
 		}
-		restart := false
+		var restart []string
 		for _, k := range slices.Sorted(slices.Values(names)) {
 			v, ok := s.Values[k]
 			if ov, had := have[k]; ok != had || v != ov {
 				c.Add(k, have[k], v)
-				restart = restart || in.Params[k].Context == "postmaster"
+				if in.Params[k].Context == "postmaster" {
+					restart = append(restart, k)
+				}
 			}
 		}
-		if restart {
+		switch {
+		case len(restart) > 0 && s.Restart:
 			c.Add("restart", "", "needed")
+		case len(restart) > 0:
+			c.Add("restart", "", "pending")
+			c.Reason = pendingReason(restart)
 		}
 		if len(c.Fields) == 0 { // only the header or the layout differ
 			c.Fields = append(c.Fields, resource.Field{Name: "file", From: "changed", To: "changed"})
@@ -181,7 +213,12 @@ func (s *Settings) Check(ctx context.Context) (*resource.Change, error) {
 		return nil, err
 	}
 	if p := pending(in, names); len(p) > 0 {
-		c.Add("restart", "pending ("+strings.Join(p, ", ")+")", "done")
+		if s.Restart {
+			c.Add("restart", "pending ("+strings.Join(p, ", ")+")", "done")
+		} else {
+			c.Add("restart", "pending ("+strings.Join(p, ", ")+")", "not allowed")
+			c.Reason = pendingReason(p)
+		}
 		return c, nil
 	}
 	return nil, nil
@@ -272,16 +309,24 @@ func (s *Settings) Apply(ctx context.Context, c *resource.Change) error {
 	if in, err = s.info(ctx, names); err != nil {
 		return err
 	}
-	if p := pending(in, names); len(p) > 0 {
-		if in.Cluster == "" || !strings.Contains(in.Cluster, "/") {
-			return fmt.Errorf("%s need a restart, but the cluster's name %q does not give its systemd unit (Debian names it like 15/main): restart PostgreSQL yourself", strings.Join(p, ", "), in.Cluster)
-		}
-		unit := "postgresql@" + strings.Replace(in.Cluster, "/", "-", 1) + ".service"
-		if _, err := resource.Command(ctx, "systemctl", "restart", unit); err != nil {
-			return fmt.Errorf("restart for %s: %w", strings.Join(p, ", "), err)
+	if p := pending(in, names); len(p) > 0 && s.Restart {
+		if err := restart(ctx, in, p); err != nil {
+			return err
 		}
 	}
 	return s.overridden(ctx, path)
+}
+
+// restart restarts the server for the pending settings p.
+func restart(ctx context.Context, in serverInfo, p []string) error {
+	if in.Cluster == "" || !strings.Contains(in.Cluster, "/") {
+		return fmt.Errorf("%s need a restart, but the cluster's name %q does not give its systemd unit (Debian names it like 15/main): restart PostgreSQL yourself", strings.Join(p, ", "), in.Cluster)
+	}
+	unit := "postgresql@" + strings.Replace(in.Cluster, "/", "-", 1) + ".service"
+	if _, err := resource.Command(ctx, "systemctl", "restart", unit); err != nil {
+		return fmt.Errorf("restart for %s: %w", strings.Join(p, ", "), err)
+	}
+	return nil
 }
 
 // validate parses the server's whole configuration as the server would at
