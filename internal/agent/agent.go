@@ -205,6 +205,12 @@ func (r *run) converge(it wire.Item) (wire.Event, error) {
 		c.Redact()
 	}
 	ev.Change = c
+	if c.Action == resource.Pending {
+		if r.mode == wire.Apply && (old == nil || !same(old, entry)) {
+			r.rec.adopt(entry)
+		}
+		return ev, nil
+	}
 	if err := r.expected(it.ID, false, c); err != nil {
 		return failed(err)
 	}

@@ -193,7 +193,9 @@ func TestHostLock(t *testing.T) {
 	// The first apply is busy: a command resource that waits for a file.
 	slow := resourcetest.Item(spec.KindCommand, "wait", spec.Command{Run: "while [ ! -e /run/go-on ]; do sleep 0.05; done", User: "root"})
 	done := make(chan plan.Result, 1)
-	go func() { done <- resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{slow}}) }()
+	go func() {
+		done <- resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{Resources: []wire.Item{slow}})
+	}()
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(l.Run(t, "host1", "cat /var/lib/tend/lock 2>/dev/null || true"), "tend apply") {
 		if time.Now().After(deadline) {

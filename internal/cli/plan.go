@@ -404,7 +404,7 @@ func renderHost(w io.Writer, r plan.Result, mode wire.Mode) {
 		case e.Change == nil:
 			inSync++
 		default:
-			sign := map[wire.Action]string{wire.Create: "+", wire.Update: "~", wire.Delete: "-", wire.Run: ">", wire.Keep: "="}[e.Change.Action]
+			sign := map[wire.Action]string{wire.Create: "+", wire.Update: "~", wire.Delete: "-", wire.Run: ">", wire.Keep: "=", wire.Pending: "!"}[e.Change.Action]
 			what := e.ID
 			if e.Removal {
 				what += " (removal)"

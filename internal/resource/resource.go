@@ -76,11 +76,12 @@ type Action = wire.Action
 
 // The actions.
 const (
-	Create = wire.Create
-	Update = wire.Update
-	Delete = wire.Delete
-	Run    = wire.Run
-	Keep   = wire.Keep
+	Create  = wire.Create
+	Update  = wire.Update
+	Delete  = wire.Delete
+	Run     = wire.Run
+	Keep    = wire.Keep
+	Pending = wire.Pending
 )
 
 // Kept is the change of a resource that stays on the host when it leaves

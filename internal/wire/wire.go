@@ -134,6 +134,11 @@ const (
 	Delete Action = "delete"
 	Run    Action = "run"  // a command that runs (it has no state to compare)
 	Keep   Action = "keep" // a resource that left the spec but stays on the host: Reason says why
+	// Pending: the host has the desired state but it takes effect only
+	// after something tend may not do (a restart the spec does not
+	// allow): Reason says what. Nothing is applied and it counts as no
+	// change, so a drift check is not stuck on it; the plan shows it.
+	Pending Action = "pending"
 )
 
 // Change is what must change for one resource.

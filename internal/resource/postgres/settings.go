@@ -218,6 +218,7 @@ func (s *Settings) Check(ctx context.Context) (*resource.Change, error) {
 		} else {
 			c.Add("restart", "pending ("+strings.Join(p, ", ")+")", "not allowed")
 			c.Reason = pendingReason(p)
+			c.Action = resource.Pending
 		}
 		return c, nil
 	}

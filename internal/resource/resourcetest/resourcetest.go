@@ -157,11 +157,7 @@ func Describe(r plan.Result) string {
 	var b strings.Builder
 	for _, e := range r.Events {
 		if e.Change != nil {
-			what := ""
-			if e.Removal {
-				what = " (removal)"
-			}
-			b.WriteString(e.ID + what + ": " + string(e.Change.Action) + " " + e.Change.Summary() + "\n")
+			b.WriteString(e.ID + ": " + string(e.Change.Action) + " " + e.Change.Summary() + "\n")
 		}
 		if e.Diag != nil {
 			b.WriteString(e.ID + e.Handler + ": error: " + e.Diag.Message + "\n")
