@@ -17,9 +17,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"tend/internal/hint"
 	"tend/internal/resource"
+	"tend/internal/spec"
 	"tend/internal/wire"
 )
 
@@ -106,22 +108,35 @@ func (r *run) desiredIDs() []string {
 // removals are the record's entries the desired state no longer declares,
 // last converged first. An entry whose path another kind now claims (a
 // file that became a symlink) is only forgotten: removing it would remove
-// its successor.
+// its successor. So is one under a path declared absent, which takes its
+// whole tree with it.
 func (r *run) removals() (remove, forget []*Entry) {
 	declared := map[string]bool{}
 	names := map[string]bool{}
+	var absent []string
 	for _, it := range r.d.Resources {
 		declared[it.ID] = true
 		if pathKind(it.Kind) {
 			names[it.Name] = true
 		}
+		if it.Kind == string(spec.KindAbsent) {
+			absent = append(absent, it.Name)
+		}
+	}
+	under := func(p string) bool {
+		for _, a := range absent {
+			if strings.HasPrefix(p, strings.TrimSuffix(a, "/")+"/") {
+				return true
+			}
+		}
+		return false
 	}
 	for _, id := range slices.Backward(r.rec.order) {
 		if declared[id] {
 			continue
 		}
 		e := r.rec.entries[id]
-		if pathKind(e.Kind) && names[e.Name] {
+		if pathKind(e.Kind) && (names[e.Name] || under(e.Name)) {
 			forget = append(forget, e)
 			continue
 		}
