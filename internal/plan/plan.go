@@ -67,13 +67,17 @@ func (b *Binary) remotePath() string { return AgentDir + "/tend-" + b.Hash[:16] 
 // Desired builds the desired state of a compiled host, as the agent reads
 // it.
 func Desired(h *spec.Host) (*wire.Desired, error) {
-	d := &wire.Desired{Protocol: wire.Protocol, Host: h.Name}
+	d := &wire.Desired{Protocol: wire.Protocol, Host: h.Name, RemovePackages: h.RemoveUnmanagedPackages}
 	for _, r := range h.Resources {
 		b, err := json.Marshal(r.Spec)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.ID, err)
 		}
-		d.Resources = append(d.Resources, wire.Item{ID: r.ID, Kind: string(r.Kind), Name: r.Name, Notify: r.Notify, Sensitive: r.Sensitive, Spec: b})
+		it := wire.Item{ID: r.ID, Kind: string(r.Kind), Name: r.Name, Notify: r.Notify, Sensitive: r.Sensitive, DeleteData: r.DeleteData, Spec: b}
+		if r.State == spec.StateAbsent {
+			it.State = wire.Absent
+		}
+		d.Resources = append(d.Resources, it)
 	}
 	for _, hd := range h.Handlers {
 		d.Handlers = append(d.Handlers, wire.Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action})

@@ -28,6 +28,9 @@ type Host struct {
 	Secrets   []SecretRef // the secret variables the host's templates may use
 	Resources []*Resource // rendered, in convergence order
 	Handlers  []*Handler  // rendered, in role order
+	// RemoveUnmanagedPackages: a package that leaves the spec is removed
+	// (tend.yaml's remove_unmanaged_packages).
+	RemoveUnmanagedPackages bool
 }
 
 // SecretPlaceholder is the value a secret variable has when Compile is
@@ -59,7 +62,7 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 	out := &Host{
 		Env: env, Name: h.Name, Address: h.Address, Addresses: h.Addresses, SSH: h.SSH,
 		Provider: h.Provider, Location: h.Location, Kind: h.Kind, Arch: h.Arch,
-		Roles: r.expand(h.Roles), Secrets: e.Secrets,
+		Roles: r.expand(h.Roles), Secrets: e.Secrets, RemoveUnmanagedPackages: r.RemoveUnmanagedPackages,
 	}
 	out.Vars = r.mergeVars(e, h, out.Roles)
 	c.data = map[string]any{}
@@ -180,7 +183,7 @@ func (c *compiler) renderFile(d *Resource, role, rel, field string) (string, boo
 
 func (c *compiler) resource(d *Resource) *Resource {
 	before := len(c.errs)
-	r := &Resource{Kind: d.Kind, Role: d.Role, Pos: d.Pos, src: d.src, nodes: d.nodes, Spec: cloneSpec(d.Spec)}
+	r := &Resource{Kind: d.Kind, Role: d.Role, Pos: d.Pos, src: d.src, nodes: d.nodes, State: d.State, DeleteData: d.DeleteData, Spec: cloneSpec(d.Spec)}
 	r.Name = c.render(d, "", d.Name, fmt.Sprintf("%s %s", d.Kind, d.Name))
 	r.ID = string(r.Kind) + ":" + r.Name
 	what := fmt.Sprintf("%s %s", d.Kind, d.Name)

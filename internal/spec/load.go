@@ -77,8 +77,10 @@ func (l *loader) project() {
 			}
 		case "vars":
 			l.repo.Vars = f.vars(fd.v, "vars")
+		case "remove_unmanaged_packages":
+			l.repo.RemoveUnmanagedPackages, _ = f.boolean(fd.v, "remove_unmanaged_packages")
 		default:
-			f.unknown(fd, "project", []string{"name", "vars"})
+			f.unknown(fd, "project", []string{"name", "vars", "remove_unmanaged_packages"})
 		}
 	}
 }
@@ -523,6 +525,26 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				r.Requires = append(r.Requires, s)
 				l.parseInline(f, nodes[i], "requires")
 			}
+		case "state":
+			if r.Kind == KindPackage {
+				f.decodeField(r, fd) // present, absent or latest
+				break
+			}
+			if s, ok := f.str(fd.v, fd.key); ok {
+				switch s {
+				case "present":
+				case StateAbsent:
+					r.State = StateAbsent
+				default:
+					f.errf(fd.v, "%s %s: state %q is not one of present, absent", r.Kind, r.Name, s)
+				}
+			}
+		case "delete_data":
+			if !slices.Contains(dataKinds, r.Kind) {
+				f.errf(fd.k, "%s %s: delete_data: a %s holds no data tend could delete (only %s do)", r.Kind, r.Name, r.Kind, kindNames(dataKinds))
+				break
+			}
+			r.DeleteData, _ = f.boolean(fd.v, r.ID+": delete_data")
 		default:
 			f.decodeField(r, fd)
 		}
@@ -539,6 +561,14 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 		l.checkTemplateRef(r)
 	}
 	return r
+}
+
+func kindNames(ks []Kind) string {
+	var s []string
+	for _, k := range ks {
+		s = append(s, string(k))
+	}
+	return strings.Join(s, ", ")
 }
 
 func kindList() string {

@@ -128,6 +128,9 @@ type Absent struct{}
 // Package is a Debian package. Name: the package name.
 type Package struct {
 	State string `yaml:"state"` // present (default), absent or latest
+	// PurgeOnRemoval: when the package leaves the spec, tend removes it
+	// (by default a package that leaves the spec stays installed).
+	PurgeOnRemoval bool `yaml:"purge_on_removal"`
 }
 
 // Service is a systemd service. Name: the unit name without ".service".
@@ -391,6 +394,10 @@ type checker struct {
 	load bool // at load time, fields still holding templates are not checked
 }
 
+// absent reports whether the resource says state: absent: then it needs
+// only its name.
+func (c *checker) absent() bool { return c.r.State == StateAbsent }
+
 // lit reports whether v can be checked now: always after rendering, and at
 // load time only when it holds no template action.
 func (c *checker) lit(v string) bool { return !c.load || !strings.Contains(v, "{{") }
@@ -424,6 +431,9 @@ func (c *checker) absPath(field, v string) {
 func (c *checker) required(field, v string) bool {
 	if c.has(field) && v != "" {
 		return true
+	}
+	if c.absent() {
+		return false
 	}
 	c.errf("", "%s is required", field)
 	return false
@@ -470,7 +480,7 @@ func (s *File) check(c *checker) {
 			n++
 		}
 	}
-	if n != 1 {
+	if n != 1 && !c.absent() {
 		c.errf("", "exactly one of content, template or source is required")
 	}
 	c.relPath("template", s.Template)
@@ -548,7 +558,9 @@ func (s *Group) check(c *checker) {
 func (s *AuthorizedKeys) check(c *checker) {
 	c.name(accountRE, "the user whose keys these are")
 	if !c.has("keys") {
-		c.errf("", "keys is required")
+		if !c.absent() {
+			c.errf("", "keys is required")
+		}
 	}
 	for i, k := range s.Keys {
 		if !c.lit(k) {
@@ -620,7 +632,9 @@ func (s *Git) check(c *checker) {
 func (s *Envdir) check(c *checker) {
 	c.absPath("", c.r.Name)
 	if !c.has("vars") {
-		c.errf("", "vars is required")
+		if !c.absent() {
+			c.errf("", "vars is required")
+		}
 	}
 	for k := range s.Vars {
 		if !envKeyRE.MatchString(k) {
@@ -652,7 +666,9 @@ func (s *PostgresBackup) check(c *checker) {
 		}
 	}
 	if !c.has("recipients") || len(s.Recipients) == 0 {
-		c.errf("", "recipients is required: the age public keys (age1...) backups are sealed to")
+		if !c.absent() {
+			c.errf("", "recipients is required: the age public keys (age1...) backups are sealed to")
+		}
 	}
 	for _, r := range s.Recipients {
 		if c.lit(r) && !recipientRE.MatchString(r) {
@@ -708,7 +724,9 @@ func (c *checker) goDuration(field, v string) {
 func (s *FileBackup) check(c *checker) {
 	c.name(labelRE, "a label without spaces or '/'")
 	if len(s.Paths) == 0 {
-		c.errf("", "paths is required: the absolute paths to back up")
+		if !c.absent() {
+			c.errf("", "paths is required: the absolute paths to back up")
+		}
 	}
 	for _, p := range s.Paths {
 		c.absPath("paths", p)
@@ -716,7 +734,9 @@ func (s *FileBackup) check(c *checker) {
 	c.storeURL("store", s.Store)
 	c.envKeys(s.Env)
 	if len(s.Recipients) == 0 {
-		c.errf("", "recipients is required: the age public keys (age1...) snapshots are sealed to")
+		if !c.absent() {
+			c.errf("", "recipients is required: the age public keys (age1...) snapshots are sealed to")
+		}
 	}
 	for _, r := range s.Recipients {
 		if c.lit(r) && !recipientRE.MatchString(r) {
@@ -789,7 +809,9 @@ func ParseDays(s string) (time.Duration, error) {
 func (s *PostgresSettings) check(c *checker) {
 	c.name(labelRE, "a label without spaces or '/'")
 	if len(s.Settings) == 0 {
-		c.errf("", "settings is required")
+		if !c.absent() {
+			c.errf("", "settings is required")
+		}
 	}
 	for k := range s.Settings {
 		if !pgParamRE.MatchString(k) {
@@ -823,6 +845,26 @@ func (s *PostgresDatabase) check(c *checker) {
 	}
 }
 
+// StateAbsent is the state of a resource to remove.
+const StateAbsent = "absent"
+
+// dataKinds are the kinds whose removal may delete data, and so take
+// delete_data.
+var dataKinds = []Kind{KindDirectory, KindGit, KindPostgresDatabase}
+
+// commonFields are the keys every resource of kind k takes besides its
+// own fields.
+func commonFields(k Kind) []string {
+	out := []string{"notify", "requires"}
+	if k != KindPackage {
+		out = append(out, "state")
+	}
+	if slices.Contains(dataKinds, k) {
+		out = append(out, "delete_data")
+	}
+	return out
+}
+
 // specFields lists the YAML names of a spec's fields, in declaration order.
 func specFields(t reflect.Type) []string {
 	var out []string
@@ -850,7 +892,7 @@ func (f *source) decodeField(r *Resource, fd field) {
 			f.errf(fd.k, "%s: unknown field %q: a %s is a resource kind; start a new list item (\"- %s: ...\") for each resource", what, fd.key, fd.key, fd.key)
 			return
 		}
-		f.unknown(fd, what, append(specFields(t), "notify", "requires"))
+		f.unknown(fd, what, append(specFields(t), commonFields(r.Kind)...))
 		return
 	}
 	what += ": " + fd.key
@@ -965,7 +1007,13 @@ type Resource struct {
 	Requires  []string // ids of resources that must be converged first
 	Notify    []string // handlers to run when this resource changes
 	Sensitive bool     // a secret value appears in a field (Compile only)
-	Spec      Spec     // the kind's fields
+	// State is "" (present) or "absent": remove it from the host, even if
+	// tend did not create it. A package says it in its own state field.
+	State string
+	// DeleteData: the resource's data (a directory's contents, a git
+	// checkout's local changes, a database) may go with it.
+	DeleteData bool
+	Spec       Spec // the kind's fields
 
 	src   *source
 	nodes map[string]*yaml.Node // "" is the name; then field, field[i], field.key, requires[i], notify[i]

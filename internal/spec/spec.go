@@ -19,6 +19,9 @@ type Repo struct {
 	Vars         Vars                    // project-wide variables, from tend.yaml
 	Environments map[string]*Environment // by name (the file name without .yaml)
 	Roles        map[string]*Role        // by name (the directory name)
+	// RemoveUnmanagedPackages: packages that leave the spec are removed
+	// from the hosts, not only those that say purge_on_removal.
+	RemoveUnmanagedPackages bool
 
 	// inline holds the parsed template of every string field holding a
 	// template action, by its node; files the parsed template files, by
