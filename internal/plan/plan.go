@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -275,9 +276,15 @@ func ensureAgent(ctx context.Context, c *ssh.Client, b *Binary) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	tmp := path + ".upload"
-	cmd := fmt.Sprintf("set -e; umask 077; mkdir -p %s; cat > %s; echo '%s  %s' | sha256sum -c --quiet -; chmod 0755 %s; mv -f %s %s",
-		AgentDir, tmp, b.Hash, tmp, tmp, tmp, path)
+	// A name of its own per upload: two controllers uploading at once
+	// never write into one file, and a failed upload leaves nothing.
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return false, err
+	}
+	tmp := fmt.Sprintf("%s.upload-%x", path, nonce)
+	cmd := fmt.Sprintf("set -e; umask 077; mkdir -p %s; trap 'rm -f %s' EXIT; cat > %s; echo '%s  %s' | sha256sum -c --quiet -; chmod 0755 %s; mv -f %s %s",
+		AgentDir, tmp, tmp, b.Hash, tmp, tmp, tmp, path)
 	var errb bytes.Buffer
 	if err := c.Run(ctx, cmd, f, io.Discard, &errb); err != nil {
 		return false, fmt.Errorf("upload agent: %w: %s", err, strings.TrimSpace(errb.String()))
