@@ -167,6 +167,7 @@ func (o *snapOpts) loadRecipients(s *session) ([]age.Recipient, error) {
 	return rs, nil
 }
 
+// snapCacheDir is where create keeps its cache when --cache is not given.
 func snapCacheDir(s *session) string {
 	if d := s.getenv(envSnapCache); d != "" {
 		return d
@@ -183,6 +184,7 @@ func snapCacheDir(s *session) string {
 	return ""
 }
 
+// snapJSONOut is a snapshot as create and list print it with --json.
 type snapJSONOut struct {
 	ID      string           `json:"id"`
 	Time    time.Time        `json:"time"`
