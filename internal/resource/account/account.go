@@ -4,8 +4,8 @@
 //
 // Check reads the files; Apply runs useradd, usermod, groupadd and
 // groupmod, so that the shadow files, home directories and locks are
-// handled as the system's own tools do. Users are never deleted: a user
-// taken out of the spec stays on the host, with its files.
+// handled as the system's own tools do. Removal (remove.go) deletes the
+// accounts tend created, never a home directory.
 //
 // "system" only matters when an account is created (useradd -r, groupadd
 // -r: an id from the system range). An existing account is never
