@@ -32,8 +32,13 @@ func accountKinds() map[spec.Kind]kind {
 				return authkeys.NewRemoval(n, s.Keys), nil
 			}),
 		},
-		spec.KindTimer:   {build: with(func(n string, s *spec.Timer) (resource.Resource, error) { return timer.New(n, s) })},
-		spec.KindCron:    {build: with(func(n string, s *spec.Cron) (resource.Resource, error) { return cron.New(n, s) })},
+		spec.KindTimer: {build: with(func(n string, s *spec.Timer) (resource.Resource, error) { return timer.New(n, s) })},
+		spec.KindCron: {
+			build: with(func(n string, s *spec.Cron) (resource.Resource, error) { return cron.New(n, s) }),
+			remove: removeWith(func(n string, s *spec.Cron) (resource.Remover, error) {
+				return &cron.Removal{Name: n}, nil
+			}),
+		},
 		spec.KindCommand: {build: with(func(n string, s *spec.Command) (resource.Resource, error) { return command.New(n, s) })},
 		spec.KindEnvdir:  {build: with(func(n string, s *spec.Envdir) (resource.Resource, error) { return resenvdir.New(n, s) })},
 	}
