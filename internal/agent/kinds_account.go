@@ -39,7 +39,12 @@ func accountKinds() map[spec.Kind]kind {
 				return &cron.Removal{Name: n}, nil
 			}),
 		},
-		spec.KindCommand: {build: with(func(n string, s *spec.Command) (resource.Resource, error) { return command.New(n, s) })},
-		spec.KindEnvdir:  {build: with(func(n string, s *spec.Envdir) (resource.Resource, error) { return resenvdir.New(n, s) })},
+		spec.KindCommand: {
+			build: with(func(n string, s *spec.Command) (resource.Resource, error) { return command.New(n, s) }),
+			remove: removeWith(func(n string, s *spec.Command) (resource.Remover, error) {
+				return command.Removal{}, nil
+			}),
+		},
+		spec.KindEnvdir: {build: with(func(n string, s *spec.Envdir) (resource.Resource, error) { return resenvdir.New(n, s) })},
 	}
 }
