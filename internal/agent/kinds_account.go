@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"maps"
+	"slices"
+
 	"tend/internal/resource"
 	"tend/internal/resource/account"
 	"tend/internal/resource/authkeys"
@@ -45,6 +48,11 @@ func accountKinds() map[spec.Kind]kind {
 				return command.Removal{}, nil
 			}),
 		},
-		spec.KindEnvdir: {build: with(func(n string, s *spec.Envdir) (resource.Resource, error) { return resenvdir.New(n, s) })},
+		spec.KindEnvdir: {
+			build: with(func(n string, s *spec.Envdir) (resource.Resource, error) { return resenvdir.New(n, s) }),
+			remove: removeWith(func(n string, s *spec.Envdir) (resource.Remover, error) {
+				return resenvdir.NewRemoval(n, slices.Collect(maps.Keys(s.Vars))), nil
+			}),
+		},
 	}
 }
