@@ -26,7 +26,7 @@ func accountKinds() map[spec.Kind]kind {
 		spec.KindUser: {
 			build: with(func(n string, s *spec.User) (resource.Resource, error) { return account.NewUser(n, s) }),
 			remove: removeWith(func(n string, s *spec.User) (resource.Remover, error) {
-				return &account.UserRemoval{Name: n}, nil
+				return account.NewUserRemoval(n), nil
 			}),
 		},
 		spec.KindAuthorizedKeys: {

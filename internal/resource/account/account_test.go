@@ -105,14 +105,13 @@ func TestConverge(t *testing.T) {
 		return
 	}
 
-	// alice's group, named like her, made by useradd with her: userdel
-	// would delete it too; tend deletes the user only, and says so.
+	// alice's group, named like her, was made with her: it goes with
+	// her; her home stays, and the plan says so.
 	d := &wire.Desired{}
 	r := resourcetest.Run(t, l, "host1", wire.Plan, d)
 	got := resourcetest.Describe(r)
-	if r.Err != nil || r.Removed != 1 || !strings.Contains(got, "user:alice: delete uid 2110 -> (none)") ||
-		!strings.Contains(got, "its home /home/alice2 stays, with its files") ||
-		!strings.Contains(got, "its group alice stays: declare `group: alice` with state: absent to delete it") {
+	if r.Err != nil || r.Removed != 1 || !strings.Contains(got, "user:alice: delete uid 2110 -> (none), group alice -> (none), own group alice -> (none)") ||
+		!strings.Contains(got, "its home /home/alice2 stays, with its files") {
 		t.Fatalf("plan: %d removals, err %v:\n%s", r.Removed, r.Err, got)
 	}
 	resourcetest.Converge(t, l, "host1",
@@ -122,18 +121,20 @@ func TestConverge(t *testing.T) {
 				if out, err := l.Enter(t, "host1", "getent", "passwd", "alice"); err == nil {
 					t.Errorf("user alice still exists: %s", out)
 				}
-				expect(t, "alice:x:2100:", "getent", "group", "alice")
-				expect(t, "directory 2110", "stat", "-c", "%F %u", "/home/alice2")
+				if out, err := l.Enter(t, "host1", "getent", "group", "alice"); err == nil {
+					t.Errorf("group alice still exists: %s", out)
+				}
+				expect(t, "directory 2110:2100", "stat", "-c", "%F %u:%g", "/home/alice2")
 			},
 		},
 		resourcetest.State{
 			Name: "state absent deletes the group tend did not create",
 			Resources: []wire.Item{
-				{ID: "group:alice", Kind: string(spec.KindGroup), Name: "alice", State: wire.Absent},
+				{ID: "group:carol", Kind: string(spec.KindGroup), Name: "carol", State: wire.Absent},
 			},
 			Check: func(t *testing.T) {
-				if out, err := l.Enter(t, "host1", "getent", "group", "alice"); err == nil {
-					t.Errorf("group alice still exists: %s", out)
+				if out, err := l.Enter(t, "host1", "getent", "group", "carol"); err == nil {
+					t.Errorf("group carol still exists: %s", out)
 				}
 			},
 		},
@@ -258,4 +259,64 @@ func TestPlanOnFreshHost(t *testing.T) {
 	if out, err := l.Enter(t, "host1", "id", "dan"); err == nil {
 		t.Errorf("user dan was created: %s", out)
 	}
+}
+
+// TestOwnGroup: a group named like a user goes with it only when tend made
+// it with the user and nothing else uses it; userdel, which would delete
+// it whoever made it, is kept from doing so.
+func TestOwnGroup(t *testing.T) {
+	l := labtest.New(t, 1)
+	item := resourcetest.Item
+	exists := func(t *testing.T, db, name string) bool {
+		t.Helper()
+		_, err := l.Enter(t, "host1", "getent", db, name)
+		return err == nil
+	}
+	// hank's group was there before tend; ivy's is made with her, then
+	// someone else joins it.
+	l.Run(t, "host1", "groupadd hank && useradd -m other")
+	resourcetest.Converge(t, l, "host1",
+		resourcetest.State{
+			Name: "create",
+			Resources: []wire.Item{
+				item(spec.KindUser, "hank", spec.User{}),
+				item(spec.KindUser, "ivy", spec.User{}),
+			},
+			Check: func(t *testing.T) {
+				if got := strings.TrimSpace(l.MustEnter(t, "host1", "id", "-gn", "hank")); got != "hank" {
+					t.Errorf("hank's primary group: %s", got)
+				}
+			},
+		},
+	)
+	if t.Failed() {
+		return
+	}
+	l.Run(t, "host1", "gpasswd -a other ivy")
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{})
+	got := resourcetest.Describe(r)
+	for _, want := range []string{
+		"user:ivy: delete uid", "its group ivy stays, as it has members (other)",
+		"user:hank: delete uid", "its group hank stays: declare `group: hank` with state: absent to delete it",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "own group") {
+		t.Errorf("plan deletes a group:\n%s", got)
+	}
+	resourcetest.Converge(t, l, "host1",
+		resourcetest.State{
+			Name: "left out",
+			Check: func(t *testing.T) {
+				if exists(t, "passwd", "hank") || exists(t, "passwd", "ivy") {
+					t.Error("a user still exists")
+				}
+				if !exists(t, "group", "hank") || !exists(t, "group", "ivy") {
+					t.Error("a group named like its user was deleted: hank's was not made by tend, ivy's has a member")
+				}
+			},
+		},
+	)
 }
