@@ -4,8 +4,10 @@
 //
 // Check reads the files; Apply runs useradd, usermod, groupadd and
 // groupmod, so that the shadow files, home directories and locks are
-// handled as the system's own tools do. Users are never deleted: a user
-// taken out of the spec stays on the host, with its files.
+// handled as the system's own tools do. Removal (remove.go) deletes the
+// accounts tend created, never a home directory. A group tend makes with a
+// user (named like it) is recorded in /var/lib/tend/accounts, so that it
+// goes with the user.
 //
 // "system" only matters when an account is created (useradd -r, groupadd
 // -r: an id from the system range). An existing account is never
@@ -102,13 +104,16 @@ type User struct {
 	Home   string
 	Shell  string
 	System bool
+	// StateDir is where tend records the groups it made with a user;
+	// default DefaultStateDir.
+	StateDir string
 }
 
 // NewUser makes a user resource from its spec, with the documented
 // defaults: primary group named like the user, home /home/NAME, shell
 // /bin/bash.
 func NewUser(name string, s *spec.User) (*User, error) {
-	u := &User{Name: name, UID: s.UID, Group: s.Group, Home: s.Home, Shell: s.Shell, System: s.System}
+	u := &User{Name: name, UID: s.UID, Group: s.Group, Home: s.Home, Shell: s.Shell, System: s.System, StateDir: DefaultStateDir}
 	if u.Group == "" {
 		u.Group = name
 	}
@@ -201,6 +206,9 @@ func (u *User) Apply(ctx context.Context, c *resource.Change) error {
 		}
 		if primary == nil {
 			args = append(args, "-U") // the group named like the user
+			if err := recordOwnGroup(u.StateDir, u.Name); err != nil {
+				return err
+			}
 		} else {
 			args = append(args, "-N", "-g", u.Group)
 		}
@@ -211,6 +219,9 @@ func (u *User) Apply(ctx context.Context, c *resource.Change) error {
 		return err
 	}
 	if primary == nil { // the user's own group went missing: make it again
+		if err := recordOwnGroup(u.StateDir, u.Name); err != nil {
+			return err
+		}
 		args := []string{}
 		if u.System {
 			args = append(args, "-r")

@@ -81,7 +81,7 @@ func TestNewUserDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &User{Name: "alice", Group: "alice", Groups: []string{"sudo", "web"}, Home: "/home/alice", Shell: "/bin/bash"}
+	want := &User{Name: "alice", Group: "alice", Groups: []string{"sudo", "web"}, Home: "/home/alice", Shell: "/bin/bash", StateDir: DefaultStateDir}
 	if diff := cmp.Diff(want, u); diff != "" {
 		t.Errorf("(-want +got)\n%s", diff)
 	}

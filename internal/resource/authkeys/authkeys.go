@@ -31,11 +31,12 @@ type Keys struct {
 	User      string
 	Keys      []string // normalised key lines
 	Exclusive bool
+	StateDir  string // where the keys tend added are recorded; default DefaultStateDir
 }
 
 // New makes an authorized_keys resource from its spec.
 func New(user string, s *spec.AuthorizedKeys) (*Keys, error) {
-	k := &Keys{User: user, Exclusive: s.Exclusive}
+	k := &Keys{User: user, Exclusive: s.Exclusive, StateDir: DefaultStateDir}
 	seen := map[string]bool{}
 	for i, line := range s.Keys {
 		line = strings.TrimSpace(line)
@@ -278,6 +279,11 @@ func (k *Keys) Apply(ctx context.Context, c *resource.Change) error {
 		return err
 	}
 	content, _, _, _ := Merge(string(old), k.Keys, k.Exclusive)
+	// The keys tend adds are recorded before the file is written, so that
+	// a removal finds every key tend may have added.
+	if err := recordAdded(k.StateDir, k.User, string(old), content); err != nil {
+		return err
+	}
 	return resource.WriteFile(p.file, []byte(content), want.file)
 }
 

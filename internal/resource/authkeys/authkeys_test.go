@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -113,7 +114,7 @@ func TestConverge(t *testing.T) {
 			},
 		},
 		resourcetest.State{
-			Name: "user created in the same run",
+			Name: "user created in the same run; bob's keys left out",
 			Resources: []wire.Item{
 				item(spec.KindUser, "dora", spec.User{}),
 				item(spec.KindAuthorizedKeys, "dora", spec.AuthorizedKeys{Keys: []string{k1}}),
@@ -125,7 +126,92 @@ func TestConverge(t *testing.T) {
 				if !login(t, "dora", s1) {
 					t.Error("the key cannot log in")
 				}
+				// k2, the key tend added to bob's file, went; the file
+				// existed before tend: it stays, with bob's comment.
+				if got, want := cat(t, bobKeys), "# bob keys\n"; got != want {
+					t.Errorf("bob's file:\n%s\nwant:\n%s", got, want)
+				}
+				if login(t, "bob", s2) {
+					t.Error("the key tend added to bob's file still logs in")
+				}
+			},
+		},
+		resourcetest.State{
+			Name: "dora's keys left out: the file tend created goes",
+			Resources: []wire.Item{
+				item(spec.KindUser, "dora", spec.User{}),
+			},
+			Check: func(t *testing.T) {
+				if out, err := l.Enter(t, "host1", "test", "-e", "/home/dora/.ssh/authorized_keys"); err == nil {
+					t.Errorf("dora's authorized_keys is still there: %s", out)
+				}
+				if login(t, "dora", s1) {
+					t.Error("the removed key still logs in")
+				}
 			},
 		},
 	)
+	if t.Failed() {
+		return
+	}
+
+	// Keys of bob's own next to one tend adds: only tend's goes.
+	l.Run(t, "host1", "printf '"+k3+"\\n' >> "+bobKeys)
+	resourcetest.Converge(t, l, "host1",
+		resourcetest.State{
+			Name:      "add k1 to bob's file",
+			Resources: []wire.Item{item(spec.KindAuthorizedKeys, "bob", spec.AuthorizedKeys{Keys: []string{k1, k3}})},
+			Check: func(t *testing.T) {
+				if got, want := cat(t, bobKeys), "# bob keys\n"+k3+"\n"+k1+"\n"; got != want {
+					t.Errorf("content:\n%s\nwant:\n%s", got, want)
+				}
+			},
+		},
+		resourcetest.State{
+			Name: "left out: k1 goes, bob's k3 stays",
+			Check: func(t *testing.T) {
+				if got, want := cat(t, bobKeys), "# bob keys\n"+k3+"\n"; got != want {
+					t.Errorf("content:\n%s\nwant:\n%s", got, want)
+				}
+				if login(t, "bob", s1) {
+					t.Error("the key tend added still logs in")
+				}
+			},
+		},
+		resourcetest.State{
+			Name:      "state absent removes a key tend did not add, and keeps the file",
+			Resources: []wire.Item{{ID: "authorized_keys:bob", Kind: string(spec.KindAuthorizedKeys), Name: "bob", State: wire.Absent, Spec: mustJSON(spec.AuthorizedKeys{Keys: []string{k3}})}},
+			Check: func(t *testing.T) {
+				if got, want := cat(t, bobKeys), "# bob keys\n"; got != want {
+					t.Errorf("content:\n%s\nwant:\n%s", got, want)
+				}
+			},
+		},
+	)
+	if t.Failed() {
+		return
+	}
+
+	// Without tend's record of the keys it added (a tend older than it), a
+	// file that existed before tend is left alone, and the plan says so.
+	bob := &wire.Desired{Resources: []wire.Item{item(spec.KindAuthorizedKeys, "bob", spec.AuthorizedKeys{Keys: []string{k2}})}}
+	if r := resourcetest.Run(t, l, "host1", wire.Apply, bob); r.Err != nil || r.Changed != 1 {
+		t.Fatalf("apply: %d changes, err %v", r.Changed, r.Err)
+	}
+	l.Run(t, "host1", "rm /var/lib/tend/authorized_keys/bob")
+	r := resourcetest.Run(t, l, "host1", wire.Apply, &wire.Desired{})
+	if got := resourcetest.Describe(r); r.Err != nil || r.Removed != 1 || !strings.Contains(got, "tend has no record of the keys it added there: every key stays") {
+		t.Fatalf("apply without bob's keys: %d removals, err %v:\n%s", r.Removed, r.Err, got)
+	}
+	if !login(t, "bob", s2) {
+		t.Error("a key of a file tend did not create went without a record that tend added it")
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -103,3 +103,22 @@ func TestMerge(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmerge: a key goes whatever its options and comment, as the record
+// holds keys by type and data; every other line stays in its place.
+func TestUnmerge(t *testing.T) {
+	old := "# mine\n" + k1 + " alice\n\n" + `no-pty,from="10.0.0.1" ` + k2 + " ci\n" + k3 + "\n"
+	got, removed := Unmerge(old, []string{k2, k1 + " other comment", "not a key"})
+	if want := "# mine\n\n" + k3 + "\n"; got != want {
+		t.Errorf("content (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	if len(removed) != 2 || !strings.HasSuffix(removed[0], " alice") || !strings.HasSuffix(removed[1], " ci") {
+		t.Errorf("removed %q, want k1 and k2 by fingerprint", removed)
+	}
+	if got, removed := Unmerge(k1+"\n", []string{k1}); got != "" || len(removed) != 1 {
+		t.Errorf("the only key: content %q, removed %q", got, removed)
+	}
+	if got, _ := Unmerge(old, nil); got != old {
+		t.Errorf("removing no key changed the file:\n%s", got)
+	}
+}

@@ -63,6 +63,38 @@ func TestConverge(t *testing.T) {
 				}
 			},
 		},
+		resourcetest.State{
+			Name: "left out: forgotten, what they made stays",
+			Check: func(t *testing.T) {
+				if got := cat(t, "/var/lib/tend/managed.json"); strings.Contains(got, "command:") {
+					t.Errorf("commands still recorded:\n%s", got)
+				}
+				if got := cat(t, "/srv/data/ready") + cat(t, "/var/tmp/migrate"); got != "init\nonce\ntwice\n" {
+					t.Errorf("what the commands made changed: %q", got)
+				}
+			},
+		},
+		resourcetest.State{
+			// Its effects were not undone, and the record of its run
+			// stays: declared again, the same command does not run again.
+			Name: "declared again: not run again",
+			Resources: []wire.Item{
+				item(spec.KindCommand, "migrate", spec.Command{Run: "echo twice >> /var/tmp/migrate"}),
+				item(spec.KindCommand, "init-data", spec.Command{Run: "echo again >> /srv/data/ready", Creates: "/srv/data/ready"}),
+			},
+			Check: func(t *testing.T) {
+				if got := cat(t, "/srv/data/ready") + cat(t, "/var/tmp/migrate"); got != "init\nonce\ntwice\n" {
+					t.Errorf("a command ran again: %q", got)
+				}
+			},
+		},
+		resourcetest.State{
+			Name: "state absent, of a command tend ran and of one it never saw: nothing to do",
+			Resources: []wire.Item{
+				{ID: "command:migrate", Kind: string(spec.KindCommand), Name: "migrate", State: wire.Absent},
+				{ID: "command:never", Kind: string(spec.KindCommand), Name: "never", State: wire.Absent},
+			},
+		},
 	)
 }
 

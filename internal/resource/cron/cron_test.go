@@ -122,25 +122,47 @@ func TestConverge(t *testing.T) {
 				}
 			},
 		},
+	)
+	if t.Failed() {
+		return
+	}
+	// cleanup was on the host before tend: when it leaves the spec it
+	// stays, and the plan says so.
+	changed := []wire.Item{resourcetest.Item(spec.KindCron, "backup", spec.Cron{Schedule: "30 4 * * 1-5", Command: "/usr/local/bin/backup", User: "nobody"})}
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: changed})
+	if got := resourcetest.Describe(r); r.Err != nil || r.Removed != 1 ||
+		!strings.Contains(got, "cron:cleanup: keep /etc/cron.d/cleanup existed before tend managed it: it stays, and cron still runs what it says") {
+		t.Fatalf("plan: %d removals, err %v:\n%s", r.Removed, r.Err, got)
+	}
+	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
-			Name: "change",
-			Resources: []wire.Item{
-				resourcetest.Item(spec.KindCron, "backup", spec.Cron{Schedule: "30 4 * * 1-5", Command: "/usr/local/bin/backup", User: "nobody"}),
-			},
+			Name:      "change; cleanup left out",
+			Resources: changed,
 			Check: func(t *testing.T) {
 				if got, want := run(t, "cat", "/etc/cron.d/backup"), header+"30 4 * * 1-5 nobody /usr/local/bin/backup\n"; got != want {
 					t.Errorf("backup:\n%s\nwant:\n%s", got, want)
 				}
+				if got, want := run(t, "cat", "/etc/cron.d/cleanup"), header+"@hourly nobody find /tmp -mtime +7 -delete\n"; got != want {
+					t.Errorf("cleanup:\n%s\nwant:\n%s", got, want)
+				}
 			},
 		},
 		resourcetest.State{
-			Name: "remove",
-			Resources: []wire.Item{
-				resourcetest.Item(spec.KindAbsent, "/etc/cron.d/backup", spec.Absent{}),
-				resourcetest.Item(spec.KindAbsent, "/etc/cron.d/cleanup", spec.Absent{}),
-			},
+			Name: "backup left out: tend's file goes",
 			Check: func(t *testing.T) {
 				if out, err := l.Enter(t, "host1", "ls", "/etc/cron.d/backup"); err == nil {
+					t.Errorf("still there: %s", out)
+				}
+				if got, want := run(t, "cat", "/etc/cron.d/cleanup"), header+"@hourly nobody find /tmp -mtime +7 -delete\n"; got != want {
+					t.Errorf("cleanup:\n%s\nwant:\n%s", got, want)
+				}
+			},
+		},
+		resourcetest.State{
+			Name:      "state absent deletes the file tend did not create",
+			Resources: []wire.Item{{ID: "cron:cleanup", Kind: string(spec.KindCron), Name: "cleanup", State: wire.Absent}},
+			Check: func(t *testing.T) {
+				if out, err := l.Enter(t, "host1", "ls", "/etc/cron.d/cleanup"); err == nil {
 					t.Errorf("still there: %s", out)
 				}
 			},

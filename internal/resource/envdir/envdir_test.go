@@ -80,6 +80,80 @@ func TestConverge(t *testing.T) {
 			},
 		},
 	)
+	if t.Failed() {
+		return
+	}
+
+	// Removal: tend's directories go with their files; one that existed
+	// before tend, or that holds a file tend did not write, stays.
+	appEnv := resourcetest.Item(spec.KindEnvdir, dir, spec.Envdir{Vars: map[string]string{"PORT": "9090"}})
+	resourcetest.Converge(t, l, "host1",
+		resourcetest.State{
+			Name: "two more",
+			Resources: []wire.Item{
+				appEnv,
+				resourcetest.Item(spec.KindEnvdir, "/srv/e1", spec.Envdir{Vars: map[string]string{"A": "1", "B": "2"}}),
+				resourcetest.Item(spec.KindEnvdir, "/srv/e2", spec.Envdir{Secret: true, Vars: map[string]string{"C": "3"}}),
+			},
+		},
+	)
+	if t.Failed() {
+		return
+	}
+	l.Run(t, "host1", "echo mine > /srv/e2/HANDMADE")
+	r := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{})
+	got := resourcetest.Describe(r)
+	for _, want := range []string{
+		"envdir:/srv/e2: keep /srv/e2 holds an entry tend did not write (HANDMADE): it stays, with all its files",
+		"envdir:/srv/e1: delete directory /srv/e1 -> (none), variables A,B -> (none)",
+		"envdir:/etc/app/env: keep the directory /etc/app/env existed before tend managed it: it stays, with its files",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan without the envdirs lacks %q:\n%s", want, got)
+		}
+	}
+	if r.Err != nil || r.Removed != 3 {
+		t.Fatalf("plan: %d removals, err %v:\n%s", r.Removed, r.Err, got)
+	}
+	resourcetest.Converge(t, l, "host1",
+		resourcetest.State{
+			Name: "left out",
+			Check: func(t *testing.T) {
+				if out, err := l.Enter(t, "host1", "test", "-e", "/srv/e1"); err == nil {
+					t.Errorf("/srv/e1 is still there: %s", out)
+				}
+				if got := vars(t, "/srv/e2"); len(got) != 2 || got["C"] != "3" || got["HANDMADE"] != "mine" {
+					t.Errorf("/srv/e2 holds %q, want C and HANDMADE", got)
+				}
+				expect(t, dir, map[string]string{"PORT": "9090"}, "755 root:root", "644 root:root")
+			},
+		},
+	)
+	if t.Failed() {
+		return
+	}
+	absent := func(path string) wire.Item {
+		return wire.Item{ID: "envdir:" + path, Kind: string(spec.KindEnvdir), Name: path, State: wire.Absent}
+	}
+	// state: absent deletes any variable file, but not a dot file.
+	r = resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Resources: []wire.Item{absent(dir)}})
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "/etc/app/env holds an entry tend did not write (.keep)") {
+		t.Fatalf("plan of state absent with a dot file: err %v, want it named", r.Err)
+	}
+	l.Run(t, "host1", "rm /etc/app/env/.keep")
+	resourcetest.Converge(t, l, "host1",
+		resourcetest.State{
+			Name:      "state absent",
+			Resources: []wire.Item{absent(dir), absent("/srv/e2")},
+			Check: func(t *testing.T) {
+				for _, p := range []string{dir, "/srv/e2"} {
+					if out, err := l.Enter(t, "host1", "test", "-e", p); err == nil {
+						t.Errorf("%s is still there: %s", p, out)
+					}
+				}
+			},
+		},
+	)
 }
 
 // TestSecretPlan: the plan of a secret envdir shows which variables change,
