@@ -160,6 +160,11 @@ func (r *run) all() error {
 		var err error
 		if it.State == wire.Absent {
 			e := &Entry{ID: it.ID, Kind: it.Kind, Name: it.Name, Notify: it.Notify, DeleteData: it.DeleteData, Spec: it.Spec}
+			if old := r.rec.entries[it.ID]; old != nil {
+				// What tend made of it before it said absent: a remover
+				// told tend created it may remove more (a file it made).
+				e.Created, e.Prior = old.Created, old.Prior
+			}
 			ev, err = r.remove(e, true)
 		} else {
 			ev, err = r.converge(it)
