@@ -1,10 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"tend/internal/plan"
+	"tend/internal/wire"
 )
 
 // cmdJSONLines is the testscript command `jsonlines`: the last command's
@@ -51,5 +59,69 @@ func checkLowercase(ts *testscript.TestScript, line int, v any) {
 		for _, x := range v {
 			checkLowercase(ts, line, x)
 		}
+	}
+}
+
+// TestProgressLinesArePlain: a host's text (a command's message with a
+// newline, an escape sequence) never reaches a CI log as control
+// characters, and each event stays one line.
+func TestProgressLinesArePlain(t *testing.T) {
+	var out bytes.Buffer
+	s := &session{stdout: io.Discard, stderr: &out, getenv: func(string) string { return "" }}
+	p := newProgress(s, wire.Apply, []string{"web"}, false)
+	evil := "file:/tmp/\x1b[2Jx"
+	for _, e := range []wire.Event{
+		{Type: wire.EventBegin, Total: 1},
+		{Type: wire.EventStart, ID: evil},
+		{Type: wire.EventResource, ID: evil, Diag: &wire.Diagnostic{Message: "apply: exit 1:\nE: \x1b[31mbroken\x1b[0m\r", Hint: "retry"}},
+		{Type: wire.EventDone, Failed: true, Diag: &wire.Diagnostic{Message: "file:/tmp: apply: exit 1"}},
+	} {
+		p.event("web", e)
+	}
+	p.finish([]plan.Result{{Host: "web", Err: errors.New("host web: failed")}})
+	got := out.String()
+	if n := strings.Count(got, "\n"); n != 4 {
+		t.Errorf("%d lines for 4 events:\n%s", n, got)
+	}
+	for _, r := range strings.TrimSuffix(got, "\n") {
+		if r != '\n' && (r < 0x20 || r == 0x7f) {
+			t.Fatalf("control character %q in:\n%q", r, got)
+		}
+	}
+	if want := "web: [1/1] file:/tmp/ [2Jx: failed: apply: exit 1: E:  [31mbroken [0m \n"; !strings.Contains(got, want) {
+		t.Errorf("missing %q in:\n%s", want, got)
+	}
+	// The resource's failure was shown: the run's line does not repeat it.
+	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "web: failed, 0 change(s), 0 removal(s) (") {
+		t.Errorf("last line: %s", last)
+	}
+}
+
+// TestProgressLiveFitsTheTerminal: a live line never wraps, whatever the
+// resource's name, so redrawing in place moves up the right count of
+// lines.
+func TestProgressLiveFitsTheTerminal(t *testing.T) {
+	var out bytes.Buffer
+	p := &progress{style: styleLive, mode: wire.Plan, out: &out, start: time.Now(), byName: map[string]*hostProgress{}, width: func() int { return 30 }}
+	for _, h := range []string{"web", "db"} {
+		hp := &hostProgress{name: h}
+		p.hosts, p.byName[h] = append(p.hosts, hp), hp
+		p.pad = max(p.pad, len(h))
+	}
+	p.event("web", wire.Event{Type: wire.EventBegin, Total: 2})
+	p.event("web", wire.Event{Type: wire.EventStart, ID: "file:/a/very/long/path/that/does/not/fit/on/the/line"})
+	frames := strings.Split(out.String(), "\r\x1b[2A")
+	if len(frames) != 2 {
+		t.Fatalf("want the second frame to move up 2 lines: %q", out.String())
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(frames[1], "\n"), "\n") {
+		l = strings.TrimPrefix(l, "\r\x1b[2K")
+		if len([]rune(l)) >= 30 {
+			t.Errorf("line of %d runes on a 30-column terminal: %q", len([]rune(l)), l)
+		}
+	}
+	if !strings.Contains(frames[1], "web  0/2  file:/a/very/lo") || !strings.Contains(frames[1], "db   connecting") {
+		t.Errorf("second frame: %q", frames[1])
 	}
 }
