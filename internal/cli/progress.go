@@ -39,9 +39,9 @@ type progress struct {
 	start  time.Time
 	hosts  []*hostProgress // in the order of the targets
 	byName map[string]*hostProgress
-	pad    int // width of the longest host name
-	width  func() int
-	drawn  int // lines of the last live frame
+	pad    int                        // width of the longest host name
+	size   func() (width, height int) // the terminal's
+	drawn  int                        // lines of the last live frame
 	stop   chan struct{}
 	ticker sync.WaitGroup
 }
@@ -78,11 +78,11 @@ func newProgress(s *session, mode wire.Mode, hosts []string, asJSON bool) *progr
 	case s.getenv("TERM") != "dumb":
 		if f, ok := s.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 			p.style = styleLive
-			p.width = func() int {
-				if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
-					return w
+			p.size = func() (int, int) {
+				if w, h, err := term.GetSize(int(f.Fd())); err == nil && w > 0 && h > 0 {
+					return w, h
 				}
-				return 80
+				return 80, 24
 			}
 		}
 	}
@@ -228,23 +228,64 @@ func outcome(e wire.Event) string {
 }
 
 // draw redraws the live display: the cursor goes back to the first line
-// of the last frame, and each host's line is rewritten, cut to the
-// terminal's width so that no line wraps and the count of lines holds.
+// of the last frame, and each line is rewritten, cut to the terminal's
+// width so that no line wraps and the count of lines holds. Lines the
+// last frame had beyond this one's are erased.
 func (p *progress) draw() {
 	var b strings.Builder
 	if p.drawn > 0 {
 		fmt.Fprintf(&b, "\r\x1b[%dA", p.drawn)
 	}
-	width := p.width()
-	for _, h := range p.hosts {
-		line := p.status(h)
+	width, height := p.size()
+	lines := p.frame(height - 1)
+	for _, line := range lines {
 		if r := []rune(line); len(r) > width-1 {
 			line = string(r[:max(width-1, 0)])
 		}
 		fmt.Fprintf(&b, "\r\x1b[2K%s\n", line)
 	}
-	p.drawn = len(p.hosts)
+	if extra := p.drawn - len(lines); extra > 0 {
+		b.WriteString(strings.Repeat("\r\x1b[2K\n", extra))
+		fmt.Fprintf(&b, "\x1b[%dA", extra)
+	}
+	p.drawn = len(lines)
 	io.WriteString(p.out, b.String())
+}
+
+// frame is the lines of the live display, at most rows of them: one per
+// host, or, when the hosts do not fit, a count of the finished ones and
+// as many of the others as fit, running ones first.
+func (p *progress) frame(rows int) []string {
+	var lines []string
+	if len(p.hosts) <= rows || rows < 2 {
+		for _, h := range p.hosts {
+			lines = append(lines, p.status(h))
+		}
+		return lines
+	}
+	finished, failed := 0, 0
+	var running, waiting []*hostProgress
+	for _, h := range p.hosts {
+		switch {
+		case h.finished:
+			finished++
+			if h.failed {
+				failed++
+			}
+		case h.begun:
+			running = append(running, h)
+		default:
+			waiting = append(waiting, h)
+		}
+	}
+	lines = append(lines, fmt.Sprintf("%d/%d host(s) finished, %d failed, %s", finished, len(p.hosts), failed, round(time.Since(p.start))))
+	for _, h := range append(running, waiting...) {
+		if len(lines) == rows {
+			break
+		}
+		lines = append(lines, p.status(h))
+	}
+	return lines
 }
 
 // status is host h's line of the live display.

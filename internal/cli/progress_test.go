@@ -103,7 +103,7 @@ func TestProgressLinesArePlain(t *testing.T) {
 // lines.
 func TestProgressLiveFitsTheTerminal(t *testing.T) {
 	var out bytes.Buffer
-	p := &progress{style: styleLive, mode: wire.Plan, out: &out, start: time.Now(), byName: map[string]*hostProgress{}, width: func() int { return 30 }}
+	p := &progress{style: styleLive, mode: wire.Plan, out: &out, start: time.Now(), byName: map[string]*hostProgress{}, size: func() (int, int) { return 30, 24 }}
 	for _, h := range []string{"web", "db"} {
 		hp := &hostProgress{name: h}
 		p.hosts, p.byName[h] = append(p.hosts, hp), hp
@@ -123,5 +123,33 @@ func TestProgressLiveFitsTheTerminal(t *testing.T) {
 	}
 	if !strings.Contains(frames[1], "web  0/2  file:/a/very/lo") || !strings.Contains(frames[1], "db   connecting") {
 		t.Errorf("second frame: %q", frames[1])
+	}
+}
+
+// TestProgressLiveFitsTheScreen: more hosts than the terminal has rows
+// shows a count of the finished ones and the others that fit, so the
+// cursor never has to move above the top of the screen.
+func TestProgressLiveFitsTheScreen(t *testing.T) {
+	var out bytes.Buffer
+	p := &progress{style: styleLive, mode: wire.Apply, out: &out, start: time.Now(), byName: map[string]*hostProgress{}, size: func() (int, int) { return 80, 4 }}
+	for _, h := range []string{"a", "b", "c", "d", "e"} {
+		hp := &hostProgress{name: h}
+		p.hosts, p.byName[h] = append(p.hosts, hp), hp
+		p.pad = 1
+	}
+	for _, h := range []string{"a", "b"} {
+		p.event(h, wire.Event{Type: wire.EventBegin, Total: 1})
+		p.event(h, wire.Event{Type: wire.EventDone, Changed: 1})
+	}
+	p.event("d", wire.Event{Type: wire.EventBegin, Total: 3})
+	frames := strings.Split(out.String(), "\r\x1b[3A")
+	last := frames[len(frames)-1]
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSuffix(last, "\n"), "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "\r\x1b[2K"))
+	}
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "2/5 host(s) finished, 0 failed, ") ||
+		!strings.HasPrefix(lines[1], "d  0/3  ") || !strings.HasPrefix(lines[2], "c  connecting") {
+		t.Errorf("frame on a 4-row terminal: %q", lines)
 	}
 }
