@@ -40,7 +40,7 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.limit, "limit", "", "only these `hosts or roles` (comma-separated)")
 	fs.StringVar(&f.identity, "identity", "", "SSH private key `file` (default: $TEND_SSH_KEY, then the ssh-agent)")
 	fs.IntVar(&f.parallel, "parallel", 10, "hosts converged at once")
-	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+	fs.BoolVar(&f.asJSON, "json", false, "print the events as they come and a summary as JSON Lines, one object a line")
 }
 
 func planCmd() *command {
