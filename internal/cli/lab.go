@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -139,9 +138,7 @@ func printLab(ctx context.Context, s *session, cfg lab.Config, st *lab.State, as
 			KnownHos string           `json:"known_hosts"`
 			Hosts    []lab.HostStatus `json:"hosts"`
 		}{st.Name, st.Subnet(), st.Gateway(), cfg.KeyPath(st.Name), cfg.KnownHostsPath(st.Name), hs}
-		enc := json.NewEncoder(s.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := s.printJSON(out); err != nil {
 			return err
 		}
 	} else {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -65,9 +64,7 @@ when any other difference exists.`,
 					Same        bool              `json:"same"`
 					Differences []spec.Difference `json:"differences"`
 				}{a, b, bad == 0, diffs}
-				enc := json.NewEncoder(s.stdout)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := s.printJSON(out); err != nil {
 					return err
 				}
 			} else {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 )
 
@@ -45,9 +44,7 @@ func secretListCmd() *command {
 			for _, r := range f.Recipients {
 				out.Recipients = append(out.Recipients, rec{r.Key, r.Label})
 			}
-			enc := json.NewEncoder(s.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(out)
+			return s.printJSON(out)
 		},
 	}
 }

@@ -83,17 +83,19 @@ func (s Status) Check(now time.Time, maxAge time.Duration) error {
 			what, s.Failures, s.LastAttempt.Format(time.RFC3339), s.LastError)
 	case s.LastError != "":
 		return fmt.Errorf("%s: failing for %d pulls, last success %s ago: %s",
-			what, s.Failures, roundAge(s.Lag(now)), s.LastError)
+			what, s.Failures, RoundAge(s.Lag(now)), s.LastError)
 	case s.LastSuccess.IsZero():
 		return fmt.Errorf("%s: no successful pull recorded", what)
 	case maxAge > 0 && s.Lag(now) > maxAge:
-		return hint.Wrap(fmt.Errorf("%s: last success %s ago, older than %s", what, roundAge(s.Lag(now)), roundAge(maxAge)),
+		return hint.Wrap(fmt.Errorf("%s: last success %s ago, older than %s", what, RoundAge(s.Lag(now)), RoundAge(maxAge)),
 			"check that the pull's timer runs on the storage host (systemctl list-timers)")
 	}
 	return nil
 }
 
-func roundAge(d time.Duration) time.Duration {
+// RoundAge rounds an age for people: to the minute above a minute, else
+// to the second.
+func RoundAge(d time.Duration) time.Duration {
 	if d > time.Minute {
 		return d.Round(time.Minute)
 	}
