@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -218,11 +217,7 @@ type jsonEvent struct {
 }
 
 func (p *progress) json(host string, e wire.Event) {
-	b, err := json.Marshal(jsonEvent{Host: host, Mode: p.mode, Event: e, ElapsedMS: time.Since(p.start).Milliseconds()})
-	if err != nil {
-		return
-	}
-	p.out.Write(append(b, '\n'))
+	writeJSONLine(p.out, jsonEvent{Host: host, Mode: p.mode, Event: e, ElapsedMS: time.Since(p.start).Milliseconds()})
 }
 
 // plainLine replaces control characters (a newline in a command's message,

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -72,12 +71,14 @@ func report(s *session, env string, rs []plan.Result, mode wire.Mode, asJSON boo
 		hosts[i] = summarize(r)
 	}
 	if asJSON {
-		b, err := json.Marshal(jsonSummary{Type: "summary", Env: env, Mode: mode, Hosts: hosts,
-			Changed: sum.Changed, Removed: sum.Removed, Failed: sum.Failed, Results: rs})
-		if err != nil {
-			return err
+		results := make([]plan.Result, len(rs))
+		for i, r := range rs {
+			if results[i] = r; r.Events == nil {
+				results[i].Events = []wire.Event{} // an empty list is [], never null
+			}
 		}
-		if _, err := s.stdout.Write(append(b, '\n')); err != nil {
+		if err := writeJSONLine(s.stdout, jsonSummary{Type: "summary", Env: env, Mode: mode, Hosts: hosts,
+			Changed: sum.Changed, Removed: sum.Removed, Failed: sum.Failed, Results: results}); err != nil {
 			return err
 		}
 	} else {
