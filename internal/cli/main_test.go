@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 // TestScripts runs every testdata/script/*.txtar: one behaviour each.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+		Dir:  "testdata/script",
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){"jsonlines": cmdJSONLines},
 		Condition: func(cond string) (bool, error) {
 			switch cond {
 			case "lab": // the lab can run here, or must (TEND_REQUIRE_REAL=1)

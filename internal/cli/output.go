@@ -3,12 +3,14 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 )
 
 // The output layer: every command prints through these (and s.printf for
 // text), so that JSON looks the same everywhere: indented by two spaces,
-// one value, a final newline, keys lowercase (set by `json:` tags).
+// one value, a final newline, keys lowercase (set by `json:` tags); plan
+// and apply, which stream, write one compact object a line.
 
 // printJSON writes v as indented JSON on stdout.
 func (s *session) printJSON(v any) error {
@@ -18,6 +20,17 @@ func (s *session) printJSON(v any) error {
 	}
 	s.printf("%s\n", b)
 	return nil
+}
+
+// writeJSONLine writes v as one line of JSON on w: the JSON Lines stream
+// of plan and apply --json, one object per event and a summary.
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("print JSON: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 // formatSize gives n bytes in binary units: 512 B, 1.5 KiB, 2.00 GiB.

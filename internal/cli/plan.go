@@ -8,15 +8,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -43,7 +40,7 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.limit, "limit", "", "only these `hosts or roles` (comma-separated)")
 	fs.StringVar(&f.identity, "identity", "", "SSH private key `file` (default: $TEND_SSH_KEY, then the ssh-agent)")
 	fs.IntVar(&f.parallel, "parallel", 10, "hosts converged at once")
-	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+	fs.BoolVar(&f.asJSON, "json", false, "print the events as they come and a summary as JSON Lines, one object a line")
 }
 
 func planCmd() *command {
@@ -142,21 +139,14 @@ func converge(ctx context.Context, s *session, env string, f runFlags, mode wire
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	start := time.Now()
-	progress := func(host string, e wire.Event) {
-		if e.Type != wire.EventDone {
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		state := "ok"
-		if e.Failed {
-			state = "failed"
-		}
-		s.logf("%s: %s, %d change(s) (%s)", host, state, e.Changed, time.Since(start).Round(10*time.Millisecond))
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.Name
 	}
-	return plan.Run(ctx, targets, plan.Options{Mode: mode, Agent: bin, Parallel: f.parallel, Progress: progress}), nil
+	p := newProgress(s, mode, names, f.asJSON)
+	rs := plan.Run(ctx, targets, plan.Options{Mode: mode, Agent: bin, Parallel: f.parallel, Progress: p.event})
+	p.finish(rs)
+	return rs, nil
 }
 
 // agentBinary is the tend binary to upload: $TEND_AGENT_BINARY, else this one.
@@ -338,94 +328,6 @@ func clientKey(s *session, identity string) (gossh.Signer, error) {
 		}
 	}
 	return nil, hint.New("no SSH key to log in with", "give --identity FILE, set TEND_SSH_KEY, or load a key into ssh-agent")
-}
-
-// report prints the results, human or JSON, and returns an error when a
-// host failed.
-func report(s *session, env string, rs []plan.Result, mode wire.Mode, asJSON bool) error {
-	sum := plan.Summarize(rs)
-	if asJSON {
-		out := struct {
-			Env     string        `json:"env"`
-			Mode    wire.Mode     `json:"mode"`
-			Hosts   []plan.Result `json:"hosts"`
-			Summary plan.Summary  `json:"summary"`
-		}{env, mode, rs, sum}
-		enc := json.NewEncoder(s.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
-		}
-	} else {
-		for _, r := range rs {
-			renderHost(s.stdout, r, mode)
-		}
-		verb := "to change"
-		if mode == wire.Apply {
-			verb = "changed"
-		}
-		s.printf("%s: %d resource(s) %s on %d host(s), %d host(s) failed\n", strings.ToUpper(string(mode[:1]))+string(mode[1:]), sum.Changed, verb, sum.Hosts, sum.Failed)
-	}
-	if sum.Failed > 0 {
-		var errs, hints []string
-		for _, r := range rs {
-			if r.Err != nil {
-				errs = append(errs, r.Err.Error())
-				if h := hint.Of(r.Err); h != "" && !slices.Contains(hints, h) {
-					hints = append(hints, h)
-				}
-			}
-		}
-		err := fmt.Errorf("%d of %d host(s) failed:\n%s", sum.Failed, sum.Hosts, strings.Join(errs, "\n"))
-		if len(hints) > 0 {
-			return hint.Wrap(err, strings.Join(hints, "\n"))
-		}
-		return err
-	}
-	return nil
-}
-
-func renderHost(w io.Writer, r plan.Result, mode wire.Mode) {
-	fmt.Fprintf(w, "host %s:\n", r.Host)
-	inSync := 0
-	for _, e := range r.Events {
-		switch {
-		case e.Type == wire.EventHandler:
-			what := "would run"
-			if e.Applied {
-				what = "ran"
-			}
-			if e.Diag != nil {
-				what = "failed: " + e.Diag.Message
-			}
-			fmt.Fprintf(w, "  ! handler %s %s\n", e.Handler, what)
-		case e.Diag != nil:
-			fmt.Fprintf(w, "  x %s: %s\n", e.ID, e.Diag.Message)
-		case e.Change == nil:
-			inSync++
-		default:
-			sign := map[wire.Action]string{wire.Create: "+", wire.Update: "~", wire.Delete: "-", wire.Run: ">", wire.Keep: "=", wire.Pending: "!"}[e.Change.Action]
-			what := e.ID
-			if e.Removal {
-				what += " (removal)"
-				if e.Change.Action == wire.Keep {
-					what += " left on the host:"
-				}
-			}
-			fmt.Fprintf(w, "  %s %s  %s\n", sign, what, e.Change.Summary())
-			if e.Change.Diff != "" {
-				for _, l := range strings.Split(strings.TrimRight(e.Change.Diff, "\n"), "\n") {
-					fmt.Fprintf(w, "      %s\n", l)
-				}
-			}
-		}
-	}
-	if inSync > 0 {
-		fmt.Fprintf(w, "  = %d resource(s) in sync\n", inSync)
-	}
-	if r.Err != nil && len(r.Events) == 0 {
-		fmt.Fprintf(w, "  x %s\n", r.Err)
-	}
 }
 
 // savedPlan is what plan --out writes: per host, a fingerprint of every
