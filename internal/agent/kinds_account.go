@@ -19,7 +19,10 @@ func accountKinds() map[spec.Kind]kind {
 		spec.KindAuthorizedKeys: {build: with(func(n string, s *spec.AuthorizedKeys) (resource.Resource, error) {
 			return authkeys.New(n, s)
 		})},
-		spec.KindTimer:   {build: with(func(n string, s *spec.Timer) (resource.Resource, error) { return timer.New(n, s) })},
+		spec.KindTimer: {
+			build:  with(func(n string, s *spec.Timer) (resource.Resource, error) { return timer.New(n, s) }),
+			remove: removeWith(func(n string, s *spec.Timer) (resource.Remover, error) { return &timer.Removal{Name: n}, nil }),
+		},
 		spec.KindCron:    {build: with(func(n string, s *spec.Cron) (resource.Resource, error) { return cron.New(n, s) })},
 		spec.KindCommand: {build: with(func(n string, s *spec.Command) (resource.Resource, error) { return command.New(n, s) })},
 		spec.KindEnvdir:  {build: with(func(n string, s *spec.Envdir) (resource.Resource, error) { return resenvdir.New(n, s) })},
