@@ -13,8 +13,11 @@ import (
 func systemKinds() map[spec.Kind]kind {
 	return map[spec.Kind]kind{
 		spec.KindPackage: {build: with(func(n string, s *spec.Package) (resource.Resource, error) { return apt.New(n, s) })},
-		spec.KindService: {build: with(func(n string, s *spec.Service) (resource.Resource, error) { return service.New(n, s) })},
-		spec.KindSysctl:  {build: with(func(n string, s *spec.Sysctl) (resource.Resource, error) { return sysctl.New(n, s) })},
-		spec.KindSwap:    {build: with(func(n string, s *spec.Swap) (resource.Resource, error) { return swap.New(n, s) })},
+		spec.KindService: {
+			build:  with(func(n string, s *spec.Service) (resource.Resource, error) { return service.New(n, s) }),
+			remove: removeWith(func(n string, s *spec.Service) (resource.Remover, error) { return service.NewRemoval(n) }),
+		},
+		spec.KindSysctl: {build: with(func(n string, s *spec.Sysctl) (resource.Resource, error) { return sysctl.New(n, s) })},
+		spec.KindSwap:   {build: with(func(n string, s *spec.Swap) (resource.Resource, error) { return swap.New(n, s) })},
 	}
 }
