@@ -329,11 +329,11 @@ func (s *Swap) Apply(ctx context.Context, c *resource.Change) error {
 	}
 	if s.Swappiness != nil {
 		want := strconv.Itoa(*s.Swappiness)
+		live, err := s.Sysctl.ReadLive("vm.swappiness")
+		if err != nil {
+			return err
+		}
 		if c.Has("swappiness") && !container {
-			live, err := s.Sysctl.ReadLive("vm.swappiness")
-			if err != nil {
-				return err
-			}
 			if !live.ReadOnly {
 				if err := s.Sysctl.WriteLive("vm.swappiness", want, live); err != nil {
 					return err
@@ -341,7 +341,7 @@ func (s *Swap) Apply(ctx context.Context, c *resource.Change) error {
 			}
 		}
 		if c.Has("persisted swappiness") {
-			if err := s.Sysctl.WritePersisted("vm.swappiness", want); err != nil {
+			if err := s.Sysctl.WritePersisted("vm.swappiness", want, live.Value); err != nil {
 				return err
 			}
 		}
