@@ -21,6 +21,9 @@ func systemKinds() map[spec.Kind]kind {
 			build:  with(func(n string, s *spec.Sysctl) (resource.Resource, error) { return sysctl.New(n, s) }),
 			remove: removeWith(func(n string, s *spec.Sysctl) (resource.Remover, error) { return sysctl.NewRemoval(n, s.Value), nil }),
 		},
-		spec.KindSwap: {build: with(func(n string, s *spec.Swap) (resource.Resource, error) { return swap.New(n, s) })},
+		spec.KindSwap: {
+			build:  with(func(n string, s *spec.Swap) (resource.Resource, error) { return swap.New(n, s) }),
+			remove: removeWith(func(n string, s *spec.Swap) (resource.Remover, error) { return swap.NewRemoval(n, s) }),
+		},
 	}
 }
