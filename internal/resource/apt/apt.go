@@ -121,13 +121,14 @@ func ParseCandidate(out string) string {
 	return ""
 }
 
-// ParseRemovals returns the packages an apt-get -s remove would remove
-// ("Remv NAME [VERSION]" lines), without architecture suffixes.
+// ParseRemovals returns the packages an apt-get -s remove (or purge) would
+// remove ("Remv NAME [VERSION]" or "Purg NAME [VERSION]" lines), without
+// architecture suffixes.
 func ParseRemovals(out string) []string {
 	var names []string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "Remv" {
+		if len(f) >= 2 && (f[0] == "Remv" || f[0] == "Purg") {
 			n, _, _ := strings.Cut(f[1], ":")
 			names = append(names, n)
 		}
@@ -249,21 +250,7 @@ func (p *Package) update(ctx context.Context) error {
 // Apply implements resource.Resource.
 func (p *Package) Apply(ctx context.Context, c *resource.Change) error {
 	if p.State == Absent {
-		// Refused here rather than in Check: in a plan, an earlier resource
-		// may remove the packages that need this one.
-		out, err := resource.Command(ctx, "apt-get", "-s", "remove", p.Name)
-		if err != nil {
-			return fmt.Errorf("package %s: simulate its removal: %w", p.Name, err)
-		}
-		others := slices.DeleteFunc(ParseRemovals(out), func(n string) bool { return n == p.Name })
-		if len(others) > 0 {
-			return fmt.Errorf("package %s: removing it would also remove %s, which need it: declare them absent before it, or keep it",
-				p.Name, strings.Join(others, ", "))
-		}
-		if _, err := aptGet(ctx, "remove", p.Name); err != nil {
-			return fmt.Errorf("package %s: remove: %w", p.Name, err)
-		}
-		return nil
+		return remove(ctx, p.Name, "remove", "declare them absent before it, or keep it")
 	}
 	cand, err := p.candidate(ctx)
 	if err != nil {
@@ -298,6 +285,26 @@ func (p *Package) Apply(ctx context.Context, c *resource.Change) error {
 	}
 	if err != nil {
 		return fmt.Errorf("package %s: install: %w", p.Name, err)
+	}
+	return nil
+}
+
+// remove removes package name with apt-get verb (remove or purge),
+// refusing when other packages would go with it: they are named, and fix
+// says what to do. Refused on apply rather than in a plan: there, an
+// earlier resource may remove the packages that need this one.
+func remove(ctx context.Context, name, verb, fix string) error {
+	out, err := resource.Command(ctx, "apt-get", "-s", verb, name)
+	if err != nil {
+		return fmt.Errorf("package %s: simulate its removal: %w", name, err)
+	}
+	others := slices.DeleteFunc(ParseRemovals(out), func(n string) bool { return n == name })
+	if len(others) > 0 {
+		return fmt.Errorf("package %s: removing it would also remove %s, which need it: %s",
+			name, strings.Join(others, ", "), fix)
+	}
+	if _, err := aptGet(ctx, verb, name); err != nil {
+		return fmt.Errorf("package %s: %s: %w", name, verb, err)
 	}
 	return nil
 }

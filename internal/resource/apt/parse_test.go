@@ -48,6 +48,10 @@ func TestParseRemovals(t *testing.T) {
 	if diff := cmp.Diff([]string{"jq", "libjq1"}, ParseRemovals(out)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+	purge := "The following packages will be REMOVED:\n  jq* libjq1*\nPurg jq [1.6-2.1]\nPurg libjq1 [1.6-2.1]\n"
+	if diff := cmp.Diff([]string{"jq", "libjq1"}, ParseRemovals(purge)); diff != "" {
+		t.Errorf("purge (-want +got):\n%s", diff)
+	}
 }
 
 func TestDecide(t *testing.T) {
