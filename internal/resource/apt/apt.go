@@ -1,6 +1,8 @@
 // Package apt implements the package resource: a Debian package present,
 // absent or at the newest version the apt cache knows. Check asks dpkg and
-// the apt cache and changes nothing (never apt-get update); Apply runs
+// the apt cache and changes nothing (never apt-get update); a package the
+// cache does not know, when its lists are under a day old, is an error
+// naming the nearest package it knows (a typo). Apply runs
 // apt-get non-interactively, keeps existing configuration files, and
 // refreshes the cache only when it must: when the package is not in it, or
 // for latest when it is older than an hour.
@@ -30,11 +32,18 @@ const (
 // package refreshes them.
 const MaxListsAge = time.Hour
 
+// TrustedListsAge is how old the apt lists may be for Check to take a
+// package they do not name as one that does not exist (a typo): a plan
+// fails then. With older lists (or none) the package may be new, and
+// Apply refreshes them before it decides.
+const TrustedListsAge = 24 * time.Hour
+
 // Package is a Debian package in a desired state.
 type Package struct {
-	Name     string
-	State    string // Present, Absent or Latest
-	ListsDir string // default /var/lib/apt/lists
+	Name       string
+	State      string // Present, Absent or Latest
+	ListsDir   string // default /var/lib/apt/lists
+	SourcesDir string // default /etc/apt: sources.list and sources.list.d
 }
 
 // New makes a package resource from its spec.
@@ -46,7 +55,7 @@ func New(name string, s *spec.Package) (*Package, error) {
 	if st != Present && st != Absent && st != Latest {
 		return nil, fmt.Errorf("package %s: state %q is not present, absent or latest", name, st)
 	}
-	return &Package{Name: name, State: st, ListsDir: "/var/lib/apt/lists"}, nil
+	return &Package{Name: name, State: st, ListsDir: "/var/lib/apt/lists", SourcesDir: "/etc/apt"}, nil
 }
 
 // Installed is what dpkg knows of a package.
@@ -203,6 +212,9 @@ func (p *Package) Check(ctx context.Context) (*resource.Change, error) {
 		if cand, err = p.candidate(ctx); err != nil {
 			return nil, err
 		}
+		if cand == "" && !have.Has() && p.trustLists(time.Now()) {
+			return nil, p.unknown(ctx, "")
+		}
 	}
 	return Decide(p.State, have, cand), nil
 }
@@ -219,14 +231,45 @@ func aptGet(ctx context.Context, args ...string) (string, error) {
 
 // ListsAge returns how long ago the apt lists in dir were refreshed (the
 // newest file's age); a very large age when there are none.
-func ListsAge(dir string, now time.Time) time.Duration {
+func ListsAge(dir string, now time.Time) time.Duration { return listsAge(dir, now, "") }
+
+// PackagesAge returns how long ago the package lists in dir (the
+// *_Packages files, which name the packages) were refreshed; a very large
+// age when there are none.
+func PackagesAge(dir string, now time.Time) time.Duration { return listsAge(dir, now, "_Packages") }
+
+// trustLists reports whether the package lists can tell that a package
+// does not exist: they are under TrustedListsAge old, and no source was
+// added or changed since they were refreshed (an earlier resource of this
+// run may have just written one).
+func (p *Package) trustLists(now time.Time) bool {
+	age := PackagesAge(p.ListsDir, now)
+	if age >= TrustedListsAge {
+		return false
+	}
+	refreshed := now.Add(-age)
+	files := []string{filepath.Join(p.SourcesDir, "sources.list")}
+	if ents, err := os.ReadDir(filepath.Join(p.SourcesDir, "sources.list.d")); err == nil {
+		for _, e := range ents {
+			files = append(files, filepath.Join(p.SourcesDir, "sources.list.d", e.Name()))
+		}
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(refreshed) {
+			return false
+		}
+	}
+	return true
+}
+
+func listsAge(dir string, now time.Time, part string) time.Duration {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 1 << 62
 	}
 	var newest time.Time
 	for _, e := range ents {
-		if e.IsDir() || e.Name() == "lock" {
+		if e.IsDir() || e.Name() == "lock" || !strings.Contains(e.Name(), part) {
 			continue
 		}
 		fi, err := os.Lstat(filepath.Join(dir, e.Name()))
@@ -266,7 +309,7 @@ func (p *Package) Apply(ctx context.Context, c *resource.Change) error {
 			return err
 		}
 		if cand == "" {
-			return fmt.Errorf("package %s is in none of this host's apt sources, even after apt-get update: check its name, and the sources in /etc/apt/sources.list{,.d}", p.Name)
+			return p.unknown(ctx, ", even after apt-get update")
 		}
 	}
 	install := func() error {

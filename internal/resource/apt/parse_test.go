@@ -54,6 +54,25 @@ func TestParseRemovals(t *testing.T) {
 	}
 }
 
+func TestNearest(t *testing.T) {
+	names := []string{"nginx", "nginx-common", "jq", "hello", "libjq1", "git", "gif", "postgresql", "postgresql-15"}
+	for _, tc := range []struct{ in, want string }{
+		{"ngnix", "nginx"},          // two letters swapped
+		{"nginy", "nginx"},          // one replaced
+		{"postgres", "postgresql"},  // two missing
+		{"postgresq", "postgresql"}, // one missing
+		{"jqq", "jq"},
+		{"gir", "gif"},  // a tie between git and gif: alphabetical
+		{"postgre", ""}, // three missing: too far
+		{"xyz", ""},
+		{"nginx", ""}, // the name itself is no suggestion
+	} {
+		if got := Nearest(tc.in, names); got != tc.want {
+			t.Errorf("Nearest(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestDecide(t *testing.T) {
 	inst := func(v string) Installed { return Installed{"ii ", v} }
 	for _, tc := range []struct {
