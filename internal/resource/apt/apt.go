@@ -5,7 +5,8 @@
 // naming the nearest package it knows (a typo). Apply runs
 // apt-get non-interactively, keeps existing configuration files, and
 // refreshes the cache only when it must: when the package is not in it, or
-// for latest when it is older than an hour.
+// for latest when it is older than an hour. Removal says what happens to
+// a package that leaves the spec.
 package apt
 
 import (

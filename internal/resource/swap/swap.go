@@ -3,7 +3,8 @@
 // /etc/fstab line, the swap turned on, and vm.swappiness set and persisted.
 // A container may not turn swap on or change vm.swappiness: there the file,
 // its signature, the fstab line and the persisted swappiness converge, and
-// the rest is reported as skipped rather than failing.
+// the rest is reported as skipped rather than failing. Removal undoes what
+// tend made: see Removal.
 package swap
 
 import (

@@ -1,6 +1,7 @@
 // Package sysctl implements the sysctl resource: a kernel parameter set now
 // (under /proc/sys) and persisted for the next boot in
-// /etc/sysctl.d/60-tend-NAME.conf. It also gives the swap resource the same
+// /etc/sysctl.d/60-tend-NAME.conf, which notes the value before tend so
+// that Removal can put it back. It also gives the swap resource the same
 // helpers for vm.swappiness.
 package sysctl
 
