@@ -35,7 +35,10 @@ func accountKinds() map[spec.Kind]kind {
 				return authkeys.NewRemoval(n, s.Keys), nil
 			}),
 		},
-		spec.KindTimer: {build: with(func(n string, s *spec.Timer) (resource.Resource, error) { return timer.New(n, s) })},
+		spec.KindTimer: {
+			build:  with(func(n string, s *spec.Timer) (resource.Resource, error) { return timer.New(n, s) }),
+			remove: removeWith(func(n string, s *spec.Timer) (resource.Remover, error) { return &timer.Removal{Name: n}, nil }),
+		},
 		spec.KindCron: {
 			build: with(func(n string, s *spec.Cron) (resource.Resource, error) { return cron.New(n, s) }),
 			remove: removeWith(func(n string, s *spec.Cron) (resource.Remover, error) {

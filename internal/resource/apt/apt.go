@@ -1,9 +1,12 @@
 // Package apt implements the package resource: a Debian package present,
 // absent or at the newest version the apt cache knows. Check asks dpkg and
-// the apt cache and changes nothing (never apt-get update); Apply runs
+// the apt cache and changes nothing (never apt-get update); a package the
+// cache does not know, when its lists are under a day old, is an error
+// naming the nearest package it knows (a typo). Apply runs
 // apt-get non-interactively, keeps existing configuration files, and
 // refreshes the cache only when it must: when the package is not in it, or
-// for latest when it is older than an hour.
+// for latest when it is older than an hour. Removal says what happens to
+// a package that leaves the spec.
 package apt
 
 import (
@@ -30,11 +33,18 @@ const (
 // package refreshes them.
 const MaxListsAge = time.Hour
 
+// TrustedListsAge is how old the apt lists may be for Check to take a
+// package they do not name as one that does not exist (a typo): a plan
+// fails then. With older lists (or none) the package may be new, and
+// Apply refreshes them before it decides.
+const TrustedListsAge = 24 * time.Hour
+
 // Package is a Debian package in a desired state.
 type Package struct {
-	Name     string
-	State    string // Present, Absent or Latest
-	ListsDir string // default /var/lib/apt/lists
+	Name       string
+	State      string // Present, Absent or Latest
+	ListsDir   string // default /var/lib/apt/lists
+	SourcesDir string // default /etc/apt: sources.list and sources.list.d
 }
 
 // New makes a package resource from its spec.
@@ -46,7 +56,7 @@ func New(name string, s *spec.Package) (*Package, error) {
 	if st != Present && st != Absent && st != Latest {
 		return nil, fmt.Errorf("package %s: state %q is not present, absent or latest", name, st)
 	}
-	return &Package{Name: name, State: st, ListsDir: "/var/lib/apt/lists"}, nil
+	return &Package{Name: name, State: st, ListsDir: "/var/lib/apt/lists", SourcesDir: "/etc/apt"}, nil
 }
 
 // Installed is what dpkg knows of a package.
@@ -121,13 +131,14 @@ func ParseCandidate(out string) string {
 	return ""
 }
 
-// ParseRemovals returns the packages an apt-get -s remove would remove
-// ("Remv NAME [VERSION]" lines), without architecture suffixes.
+// ParseRemovals returns the packages an apt-get -s remove (or purge) would
+// remove ("Remv NAME [VERSION]" or "Purg NAME [VERSION]" lines), without
+// architecture suffixes.
 func ParseRemovals(out string) []string {
 	var names []string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "Remv" {
+		if len(f) >= 2 && (f[0] == "Remv" || f[0] == "Purg") {
 			n, _, _ := strings.Cut(f[1], ":")
 			names = append(names, n)
 		}
@@ -202,6 +213,9 @@ func (p *Package) Check(ctx context.Context) (*resource.Change, error) {
 		if cand, err = p.candidate(ctx); err != nil {
 			return nil, err
 		}
+		if cand == "" && !have.Has() && p.trustLists(time.Now()) {
+			return nil, p.unknown(ctx, "")
+		}
 	}
 	return Decide(p.State, have, cand), nil
 }
@@ -218,14 +232,45 @@ func aptGet(ctx context.Context, args ...string) (string, error) {
 
 // ListsAge returns how long ago the apt lists in dir were refreshed (the
 // newest file's age); a very large age when there are none.
-func ListsAge(dir string, now time.Time) time.Duration {
+func ListsAge(dir string, now time.Time) time.Duration { return listsAge(dir, now, "") }
+
+// PackagesAge returns how long ago the package lists in dir (the
+// *_Packages files, which name the packages) were refreshed; a very large
+// age when there are none.
+func PackagesAge(dir string, now time.Time) time.Duration { return listsAge(dir, now, "_Packages") }
+
+// trustLists reports whether the package lists can tell that a package
+// does not exist: they are under TrustedListsAge old, and no source was
+// added or changed since they were refreshed (an earlier resource of this
+// run may have just written one).
+func (p *Package) trustLists(now time.Time) bool {
+	age := PackagesAge(p.ListsDir, now)
+	if age >= TrustedListsAge {
+		return false
+	}
+	refreshed := now.Add(-age)
+	files := []string{filepath.Join(p.SourcesDir, "sources.list")}
+	if ents, err := os.ReadDir(filepath.Join(p.SourcesDir, "sources.list.d")); err == nil {
+		for _, e := range ents {
+			files = append(files, filepath.Join(p.SourcesDir, "sources.list.d", e.Name()))
+		}
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil && fi.ModTime().After(refreshed) {
+			return false
+		}
+	}
+	return true
+}
+
+func listsAge(dir string, now time.Time, part string) time.Duration {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return 1 << 62
 	}
 	var newest time.Time
 	for _, e := range ents {
-		if e.IsDir() || e.Name() == "lock" {
+		if e.IsDir() || e.Name() == "lock" || !strings.Contains(e.Name(), part) {
 			continue
 		}
 		fi, err := os.Lstat(filepath.Join(dir, e.Name()))
@@ -249,21 +294,7 @@ func (p *Package) update(ctx context.Context) error {
 // Apply implements resource.Resource.
 func (p *Package) Apply(ctx context.Context, c *resource.Change) error {
 	if p.State == Absent {
-		// Refused here rather than in Check: in a plan, an earlier resource
-		// may remove the packages that need this one.
-		out, err := resource.Command(ctx, "apt-get", "-s", "remove", p.Name)
-		if err != nil {
-			return fmt.Errorf("package %s: simulate its removal: %w", p.Name, err)
-		}
-		others := slices.DeleteFunc(ParseRemovals(out), func(n string) bool { return n == p.Name })
-		if len(others) > 0 {
-			return fmt.Errorf("package %s: removing it would also remove %s, which need it: declare them absent before it, or keep it",
-				p.Name, strings.Join(others, ", "))
-		}
-		if _, err := aptGet(ctx, "remove", p.Name); err != nil {
-			return fmt.Errorf("package %s: remove: %w", p.Name, err)
-		}
-		return nil
+		return remove(ctx, p.Name, "remove", "declare them absent before it, or keep it")
 	}
 	cand, err := p.candidate(ctx)
 	if err != nil {
@@ -279,7 +310,7 @@ func (p *Package) Apply(ctx context.Context, c *resource.Change) error {
 			return err
 		}
 		if cand == "" {
-			return fmt.Errorf("package %s is in none of this host's apt sources, even after apt-get update: check its name, and the sources in /etc/apt/sources.list{,.d}", p.Name)
+			return p.unknown(ctx, ", even after apt-get update")
 		}
 	}
 	install := func() error {
@@ -298,6 +329,26 @@ func (p *Package) Apply(ctx context.Context, c *resource.Change) error {
 	}
 	if err != nil {
 		return fmt.Errorf("package %s: install: %w", p.Name, err)
+	}
+	return nil
+}
+
+// remove removes package name with apt-get verb (remove or purge),
+// refusing when other packages would go with it: they are named, and fix
+// says what to do. Refused on apply rather than in a plan: there, an
+// earlier resource may remove the packages that need this one.
+func remove(ctx context.Context, name, verb, fix string) error {
+	out, err := resource.Command(ctx, "apt-get", "-s", verb, name)
+	if err != nil {
+		return fmt.Errorf("package %s: simulate its removal: %w", name, err)
+	}
+	others := slices.DeleteFunc(ParseRemovals(out), func(n string) bool { return n == name })
+	if len(others) > 0 {
+		return fmt.Errorf("package %s: removing it would also remove %s, which need it: %s",
+			name, strings.Join(others, ", "), fix)
+	}
+	if _, err := aptGet(ctx, verb, name); err != nil {
+		return fmt.Errorf("package %s: %s: %w", name, verb, err)
 	}
 	return nil
 }

@@ -115,13 +115,50 @@ func TestRemovalTakesOthers(t *testing.T) {
 	}
 }
 
-// TestUnknownPackage: a package no source has fails on apply with a
-// message that says so, after one refresh.
+// TestUnknownPackage: a package no source has fails in a plan when the
+// apt lists are under a day old, naming the nearest package the cache
+// knows; with older lists the plan cannot tell a typo from a new package,
+// and apply fails after one refresh.
 func TestUnknownPackage(t *testing.T) {
 	l := labtest.New(t, 1)
-	d := &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindPackage, "no-such-package", spec.Package{})}}
-	r := resourcetest.Run(t, l, "host1", wire.Apply, d)
-	if r.Err == nil || len(r.Events) != 1 || !strings.Contains(r.Events[0].Failure(), "package no-such-package is in none of this host's apt sources, even after apt-get update") {
-		t.Errorf("apply: %v, events %+v", r.Err, r.Events)
+	pkg := func(name string) *wire.Desired {
+		return &wire.Desired{Resources: []wire.Item{resourcetest.Item(spec.KindPackage, name, spec.Package{})}}
+	}
+	l.Run(t, "host1", "apt-get update -q >/dev/null")
+	for _, tc := range []struct{ name, want string }{
+		{"ngnix", "package ngnix is in none of this host's apt sources: did you mean nginx?"},
+		{"jqq", "package jqq is in none of this host's apt sources: did you mean jq?"},
+		{"no-such-package", "package no-such-package is in none of this host's apt sources"},
+	} {
+		r := resourcetest.Run(t, l, "host1", wire.Plan, pkg(tc.name))
+		if r.Err == nil || len(r.Events) != 1 || r.Events[0].Diag == nil {
+			t.Errorf("plan of %s: %v, events %+v", tc.name, r.Err, r.Events)
+			continue
+		}
+		if got := r.Events[0].Failure(); !strings.HasSuffix(got, tc.want) {
+			t.Errorf("plan of %s: %q, want it to end with %q", tc.name, got, tc.want)
+		}
+		if got := r.Events[0].Diag.Hint; !strings.Contains(got, "apt-cache search "+tc.name+" on the host lists similar ones") {
+			t.Errorf("plan of %s: hint %q", tc.name, got)
+		}
+	}
+
+	// A source written since the lists were refreshed (by an earlier
+	// resource of the run), or lists two days old: the plan cannot tell,
+	// and says apply refreshes them.
+	stale := func(t *testing.T) {
+		t.Helper()
+		r := resourcetest.Run(t, l, "host1", wire.Plan, pkg("hellp"))
+		if r.Err != nil || r.Changed != 1 || !strings.Contains(r.Events[0].Change.Summary(), "not in the apt cache yet: refreshed on apply") {
+			t.Fatalf("plan: %v:\n%s", r.Err, resourcetest.Describe(r))
+		}
+	}
+	l.Run(t, "host1", "sleep 0.1; : > /etc/apt/sources.list.d/new.list")
+	stale(t)
+	l.Run(t, "host1", "rm /etc/apt/sources.list.d/new.list && touch -h -d '2 days ago' /var/lib/apt/lists/*_Packages*")
+	stale(t)
+	r := resourcetest.Run(t, l, "host1", wire.Apply, pkg("hellp"))
+	if want := "package hellp is in none of this host's apt sources, even after apt-get update: did you mean hello?"; r.Err == nil || len(r.Events) != 1 || !strings.Contains(r.Events[0].Failure(), want) {
+		t.Errorf("apply: %v, events %+v; want %q", r.Err, r.Events, want)
 	}
 }

@@ -48,6 +48,29 @@ func TestParseRemovals(t *testing.T) {
 	if diff := cmp.Diff([]string{"jq", "libjq1"}, ParseRemovals(out)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
+	purge := "The following packages will be REMOVED:\n  jq* libjq1*\nPurg jq [1.6-2.1]\nPurg libjq1 [1.6-2.1]\n"
+	if diff := cmp.Diff([]string{"jq", "libjq1"}, ParseRemovals(purge)); diff != "" {
+		t.Errorf("purge (-want +got):\n%s", diff)
+	}
+}
+
+func TestNearest(t *testing.T) {
+	names := []string{"nginx", "nginx-common", "jq", "hello", "libjq1", "git", "gif", "postgresql", "postgresql-15"}
+	for _, tc := range []struct{ in, want string }{
+		{"ngnix", "nginx"},          // two letters swapped
+		{"nginy", "nginx"},          // one replaced
+		{"postgres", "postgresql"},  // two missing
+		{"postgresq", "postgresql"}, // one missing
+		{"jqq", "jq"},
+		{"gir", "gif"},  // a tie between git and gif: alphabetical
+		{"postgre", ""}, // three missing: too far
+		{"xyz", ""},
+		{"nginx", ""}, // the name itself is no suggestion
+	} {
+		if got := Nearest(tc.in, names); got != tc.want {
+			t.Errorf("Nearest(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
 }
 
 func TestDecide(t *testing.T) {

@@ -2,7 +2,8 @@
 // unit file's content (/etc/systemd/system/NAME.service), whether it is
 // enabled at boot and whether it runs. systemd reloads its configuration
 // only when a unit file changed (or was changed without a reload), and a
-// running service whose unit changed is restarted.
+// running service whose unit changed is restarted. Removal undoes it: see
+// Removal.
 package service
 
 import (

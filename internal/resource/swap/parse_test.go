@@ -150,3 +150,19 @@ func TestCheckApply(t *testing.T) {
 		t.Fatalf("Check without a signature: %+v, %v", c, err)
 	}
 }
+
+func TestFstabWithout(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"/dev/sda1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n", "/dev/sda1 / ext4 defaults 0 1\n"},
+		{"/swapfile none swap sw,pri=5 0 0\n/dev/sda1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0", "/dev/sda1 / ext4 defaults 0 1\n"},
+		{"# /swapfile none swap sw 0 0\n/swapfile2 none swap sw 0 0\n", "# /swapfile none swap sw 0 0\n/swapfile2 none swap sw 0 0\n"},
+		{"", ""},
+	} {
+		if got := FstabWithout(tc.in, "/swapfile"); got != tc.want {
+			t.Errorf("FstabWithout(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got, want := FstabWithout("/my\\040swap none swap sw 0 0\n", "/my swap"), ""; got != want {
+		t.Errorf("escaped path: %q", got)
+	}
+}

@@ -3,7 +3,8 @@
 // /etc/fstab line, the swap turned on, and vm.swappiness set and persisted.
 // A container may not turn swap on or change vm.swappiness: there the file,
 // its signature, the fstab line and the persisted swappiness converge, and
-// the rest is reported as skipped rather than failing.
+// the rest is reported as skipped rather than failing. Removal undoes what
+// tend made: see Removal.
 package swap
 
 import (
@@ -329,11 +330,11 @@ func (s *Swap) Apply(ctx context.Context, c *resource.Change) error {
 	}
 	if s.Swappiness != nil {
 		want := strconv.Itoa(*s.Swappiness)
+		live, err := s.Sysctl.ReadLive("vm.swappiness")
+		if err != nil {
+			return err
+		}
 		if c.Has("swappiness") && !container {
-			live, err := s.Sysctl.ReadLive("vm.swappiness")
-			if err != nil {
-				return err
-			}
 			if !live.ReadOnly {
 				if err := s.Sysctl.WriteLive("vm.swappiness", want, live); err != nil {
 					return err
@@ -341,7 +342,7 @@ func (s *Swap) Apply(ctx context.Context, c *resource.Change) error {
 			}
 		}
 		if c.Has("persisted swappiness") {
-			if err := s.Sysctl.WritePersisted("vm.swappiness", want); err != nil {
+			if err := s.Sysctl.WritePersisted("vm.swappiness", want, live.Value); err != nil {
 				return err
 			}
 		}

@@ -36,7 +36,7 @@ func TestConverge(t *testing.T) {
 			if got := enter(t, "grep", "-c", "^/var/swapfile none swap sw 0 0$", "/etc/fstab"); got != "1\n" {
 				t.Errorf("fstab lines: %s", got)
 			}
-			if got, want := enter(t, "cat", "/etc/sysctl.d/60-tend-vm.swappiness.conf"), "vm.swappiness = "+swappiness+"\n"; got != want {
+			if got, want := enter(t, "cat", "/etc/sysctl.d/60-tend-vm.swappiness.conf"), "# before tend: 60\nvm.swappiness = "+swappiness+"\n"; got != want {
 				t.Errorf("persisted swappiness: %q, want %q", got, want)
 			}
 			if got := enter(t, "ls", "-A", "/var"); strings.Contains(got, ".tend-") {

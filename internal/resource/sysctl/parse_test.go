@@ -158,3 +158,74 @@ func TestCheckApply(t *testing.T) {
 func fld(name, from, to string) resource.Field {
 	return resource.Field{Name: name, From: from, To: to}
 }
+
+func TestRemove(t *testing.T) {
+	r := fakeRoots(t, map[string]string{
+		"proc/net/ipv4/tcp_syncookies":          "1\n",
+		"proc/net/ipv4/tcp_fin_timeout":         "60\n",
+		"usr/lib/sysctl.d/50-local.conf":        "net.ipv4.tcp_fin_timeout = 45\n",
+		"etc/sysctl.d/60-tend-kernel.unk.conf":  "kernel.unk = 3\n",
+		"proc/kernel/unk":                       "3\n",
+		"etc/sysctl.d/60-tend-kernel.edit.conf": "kernel.edit = 9\n",
+		"proc/kernel/edit":                      "9\n",
+	})
+	ctx := context.Background()
+	apply := func(name, value string) {
+		t.Helper()
+		p := &Param{Name: name, Value: value, Roots: r}
+		c, err := p.Check(ctx)
+		if err == nil && c != nil {
+			err = p.Apply(ctx, c)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(rel string) string {
+		t.Helper()
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(r.Proc), rel))
+		return string(b)
+	}
+	apply("net.ipv4.tcp_syncookies", "0")
+	apply("net.ipv4.tcp_syncookies", "2") // a rewrite keeps the value before tend
+	apply("net.ipv4.tcp_fin_timeout", "30")
+	if got, want := read("etc/sysctl.d/60-tend-net.ipv4.tcp_syncookies.conf"), "# before tend: 1\nnet.ipv4.tcp_syncookies = 2\n"; got != want {
+		t.Errorf("persisted: %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		name, value string
+		want        *resource.Change
+		live        string
+	}{
+		{"net.ipv4.tcp_syncookies", "2", &resource.Change{Action: resource.Delete, Reason: "back to its value before tend",
+			Fields: []resource.Field{fld("persisted", "2", ""), fld("value", "2", "1")}}, "1\n"},
+		{"net.ipv4.tcp_fin_timeout", "30", &resource.Change{Action: resource.Delete, Reason: "back to set by " + filepath.Join(filepath.Dir(r.Proc), "usr/lib/sysctl.d/50-local.conf") + ":1",
+			Fields: []resource.Field{fld("persisted", "30", ""), fld("value", "30", "45")}}, "45\n"},
+		{"kernel.unk", "3", &resource.Change{Action: resource.Delete, Reason: "no configuration sets it and its value before tend is not known: kernel.unk stays 3 until the next boot",
+			Fields: []resource.Field{fld("persisted", "3", "")}}, "3\n"},
+		{"kernel.edit", "8", resource.Kept(r.ConfPath("kernel.edit") + " now sets kernel.edit = 9, not the 8 this resource set: it is left as it is"), "9\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rm := &Removal{Name: tc.name, Value: tc.value, Roots: r}
+			c, err := rm.CheckRemove(ctx, resource.Removal{Created: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, c); diff != "" {
+				t.Fatalf("CheckRemove (-want +got):\n%s", diff)
+			}
+			if c.Action == resource.Keep {
+				return
+			}
+			if err := rm.Remove(ctx, c, resource.Removal{Created: true}); err != nil {
+				t.Fatal(err)
+			}
+			if got := read("proc/" + strings.ReplaceAll(tc.name, ".", "/")); strings.TrimSpace(got) != strings.TrimSpace(tc.live) {
+				t.Errorf("live value %q, want %q", got, tc.live)
+			}
+			if c, err := rm.CheckRemove(ctx, resource.Removal{Created: true}); c != nil || err != nil {
+				t.Errorf("CheckRemove after Remove: %+v, %v", c, err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 // Package sysctl implements the sysctl resource: a kernel parameter set now
 // (under /proc/sys) and persisted for the next boot in
-// /etc/sysctl.d/60-tend-NAME.conf. It also gives the swap resource the same
+// /etc/sysctl.d/60-tend-NAME.conf, which notes the value before tend so
+// that Removal can put it back. It also gives the swap resource the same
 // helpers for vm.swappiness.
 package sysctl
 
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,8 +190,14 @@ func (r Roots) WriteLive(name, value string, l Live) error {
 type Persisted struct {
 	Exists  bool
 	Value   string // the value it sets, "" when it sets none
+	Before  string // the value the kernel had before tend set it, "" when unknown
 	Content string
 }
+
+// beforeTag starts the comment line of a persisted file that keeps the
+// value the kernel had before tend first set it, so that a removal can
+// put it back (the kernel's default is not known once changed).
+const beforeTag = "# before tend: "
 
 // ReadPersisted reads the persisted file of parameter name.
 func (r Roots) ReadPersisted(name string) (Persisted, error) {
@@ -201,6 +209,11 @@ func (r Roots) ReadPersisted(name string) (Persisted, error) {
 		return Persisted{}, err
 	}
 	p := Persisted{Exists: true, Content: string(b)}
+	for _, line := range strings.Split(p.Content, "\n") {
+		if v, ok := strings.CutPrefix(line, beforeTag); ok {
+			p.Before = Normalize(v)
+		}
+	}
 	for _, a := range parseConf(p.Content) {
 		if a.key == Dotted(name) {
 			p.Value = a.value
@@ -209,16 +222,30 @@ func (r Roots) ReadPersisted(name string) (Persisted, error) {
 	return p, nil
 }
 
-// ConfContent is the content of the persisted file of parameter name.
-func ConfContent(name, value string) string { return Dotted(name) + " = " + value + "\n" }
+// ConfContent is the content of the persisted file of parameter name,
+// noting the value before tend unless before is "".
+func ConfContent(name, value, before string) string {
+	c := Dotted(name) + " = " + value + "\n"
+	if before != "" {
+		c = beforeTag + before + "\n" + c
+	}
+	return c
+}
 
 // WritePersisted writes the persisted file of parameter name atomically.
-func (r Roots) WritePersisted(name, value string) error {
+// A file that exists keeps the value before tend it notes (or notes none);
+// a new one notes before, the kernel's value when tend first sets it.
+func (r Roots) WritePersisted(name, value, before string) error {
 	dir := filepath.Join(r.Etc, "sysctl.d")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return resource.WriteFile(r.ConfPath(name), []byte(ConfContent(name, value)), resource.Meta{Mode: 0o644, Owner: "root", Group: "root"})
+	if p, err := r.ReadPersisted(name); err != nil {
+		return err
+	} else if p.Exists {
+		before = p.Before
+	}
+	return resource.WriteFile(r.ConfPath(name), []byte(ConfContent(name, value, before)), resource.Meta{Mode: 0o644, Owner: "root", Group: "root"})
 }
 
 // CheckPersisted adds to c the difference between the persisted file of
@@ -228,7 +255,7 @@ func (r Roots) CheckPersisted(c *resource.Change, field, name, value string) err
 	if err != nil {
 		return err
 	}
-	if p.Content == ConfContent(name, value) {
+	if p.Content == ConfContent(name, value, p.Before) {
 		return nil
 	}
 	from := p.Value
@@ -244,31 +271,10 @@ func (r Roots) CheckPersisted(c *resource.Change, field, name, value string) err
 // would win. It returns "" when none does.
 func (r Roots) Overridden(name, value string) (string, error) {
 	ours := ConfName(name)
-	seen := map[string]string{} // base name -> path, the first directory wins
-	for _, d := range r.Dirs {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
-			return "", err
-		}
-		for _, e := range ents {
-			if !strings.HasSuffix(e.Name(), ".conf") || e.IsDir() {
-				continue
-			}
-			if _, ok := seen[e.Name()]; !ok {
-				seen[e.Name()] = filepath.Join(d, e.Name())
-			}
-		}
+	seen, names, err := r.confFiles()
+	if err != nil {
+		return "", err
 	}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for n := range seen {
-			if !yield(n) {
-				return
-			}
-		}
-	})
 	key := Dotted(name)
 	for _, n := range names {
 		if n <= ours {
@@ -285,6 +291,59 @@ func (r Roots) Overridden(name, value string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// confFiles returns the files systemd-sysctl reads, by base name (the
+// first directory of Dirs that has a name wins), and their names in the
+// order it reads them.
+func (r Roots) confFiles() (map[string]string, []string, error) {
+	seen := map[string]string{} // base name -> path, the first directory wins
+	for _, d := range r.Dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, nil, err
+		}
+		for _, e := range ents {
+			if !strings.HasSuffix(e.Name(), ".conf") || e.IsDir() {
+				continue
+			}
+			if _, ok := seen[e.Name()]; !ok {
+				seen[e.Name()] = filepath.Join(d, e.Name())
+			}
+		}
+	}
+	names := slices.Sorted(maps.Keys(seen))
+	return seen, names, nil
+}
+
+// Configured returns the value the configuration but the persisted file of
+// parameter name sets it to at boot (what sysctl --system gives without
+// that file), and where; "" when no file sets it.
+func (r Roots) Configured(name string) (value, where string, err error) {
+	ours := ConfName(name)
+	seen, names, err := r.confFiles()
+	if err != nil {
+		return "", "", err
+	}
+	key := Dotted(name)
+	for _, n := range names {
+		if n == ours {
+			continue
+		}
+		b, err := os.ReadFile(seen[n])
+		if err != nil {
+			continue
+		}
+		for _, a := range parseConf(string(b)) {
+			if a.key == key {
+				value, where = a.value, fmt.Sprintf("%s:%d", seen[n], a.line)
+			}
+		}
+	}
+	return value, where, nil
 }
 
 type assignment struct {
@@ -348,17 +407,17 @@ func (p *Param) Check(ctx context.Context) (*resource.Change, error) {
 // Apply implements resource.Resource. The kernel gets the value first, so
 // that a value it refuses is never persisted for the next boot.
 func (p *Param) Apply(ctx context.Context, c *resource.Change) error {
+	live, err := p.Roots.ReadLive(p.Name)
+	if err != nil {
+		return err
+	}
 	if c.Has("value") {
-		live, err := p.Roots.ReadLive(p.Name)
-		if err != nil {
-			return err
-		}
 		if err := p.Roots.WriteLive(p.Name, p.Value, live); err != nil {
 			return err
 		}
 	}
 	if c.Has("persisted") {
-		return p.Roots.WritePersisted(p.Name, p.Value)
+		return p.Roots.WritePersisted(p.Name, p.Value, live.Value)
 	}
 	return nil
 }

@@ -49,6 +49,8 @@ func TestConverge(t *testing.T) {
 	}
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{
+			// Each file notes the kernel's value before tend, which its
+			// removal puts back.
 			Name: "set and persist",
 			Resources: []wire.Item{
 				item(spec.KindSysctl, "net.ipv4.tcp_syncookies", spec.Sysctl{Value: "0"}),
@@ -58,8 +60,8 @@ func TestConverge(t *testing.T) {
 			Check: func(t *testing.T) {
 				want(t, "/proc/sys/net/ipv4/tcp_syncookies", "0\n")
 				want(t, "/proc/sys/net/ipv4/ip_local_port_range", "20000\t40000\n")
-				want(t, cookies, "net.ipv4.tcp_syncookies = 0\n")
-				want(t, portRange, "net.ipv4.ip_local_port_range = 20000 40000\n")
+				want(t, cookies, "# before tend: 1\nnet.ipv4.tcp_syncookies = 0\n")
+				want(t, portRange, "# before tend: 32768 60999\nnet.ipv4.ip_local_port_range = 20000 40000\n")
 			},
 		},
 		resourcetest.State{
@@ -68,8 +70,8 @@ func TestConverge(t *testing.T) {
 			Check: func(t *testing.T) {
 				want(t, "/proc/sys/net/ipv4/tcp_syncookies", "2\n")
 				want(t, "/proc/sys/net/ipv4/ip_local_port_range", "30000\t50000\n")
-				want(t, cookies, "net.ipv4.tcp_syncookies = 2\n")
-				want(t, portRange, "net.ipv4.ip_local_port_range = 30000 50000\n")
+				want(t, cookies, "# before tend: 1\nnet.ipv4.tcp_syncookies = 2\n")
+				want(t, portRange, "# before tend: 32768 60999\nnet.ipv4.ip_local_port_range = 30000 50000\n")
 				// Drift by hand, for the next state to repair.
 				l.Run(t, "host1", "sysctl -q -w net.ipv4.tcp_syncookies=1 && echo '# edited' >> "+portRange)
 			},
@@ -79,7 +81,7 @@ func TestConverge(t *testing.T) {
 			Resources: state2,
 			Check: func(t *testing.T) {
 				want(t, "/proc/sys/net/ipv4/tcp_syncookies", "2\n")
-				want(t, portRange, "net.ipv4.ip_local_port_range = 30000 50000\n")
+				want(t, portRange, "# before tend: 32768 60999\nnet.ipv4.ip_local_port_range = 30000 50000\n")
 				// What boot does with the persisted files.
 				l.Run(t, "host1", "sysctl -q -w net.ipv4.tcp_syncookies=1 net.ipv4.ip_local_port_range='1024 2048' && systemctl restart systemd-sysctl")
 				want(t, "/proc/sys/net/ipv4/tcp_syncookies", "2\n")

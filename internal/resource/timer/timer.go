@@ -3,7 +3,7 @@
 // (Type=oneshot, the command run by /bin/sh -c as the user) and NAME.timer
 // (OnCalendar, Persistent=true, so a run missed while the host was down
 // happens at boot). The timer is enabled and started; systemd is reloaded
-// only when a unit file changed.
+// only when a unit file changed. Removal stops it and deletes both units.
 package timer
 
 import (
