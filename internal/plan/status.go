@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 
 	"tend/internal/inventory"
 	"tend/internal/wire"
@@ -29,31 +28,23 @@ func Status(ctx context.Context, hosts []inventory.Host, b *Binary, parallel int
 		parallel = 10
 	}
 	out := make([]HostStatus, len(hosts))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out[i] = HostStatus{Host: h.Name}
-			var stdout, stderr bytes.Buffer
-			if err := Exec(ctx, h.SSH, b, "status", nil, &stdout, &stderr); err != nil {
-				if msg := strings.TrimSpace(stderr.String()); msg != "" {
-					err = fmt.Errorf("%w: %s", err, msg)
-				}
-				out[i].Err = err
-				return
+	eachHost(len(hosts), parallel, func(i int) {
+		h := hosts[i]
+		out[i] = HostStatus{Host: h.Name}
+		var stdout, stderr bytes.Buffer
+		if err := Exec(ctx, h.SSH, b, "status", nil, &stdout, &stderr); err != nil {
+			if msg := strings.TrimSpace(stderr.String()); msg != "" {
+				err = fmt.Errorf("%w: %s", err, msg)
 			}
-			var hs wire.HostStatus
-			if err := json.Unmarshal(stdout.Bytes(), &hs); err != nil {
-				out[i].Err = fmt.Errorf("unreadable answer from the agent: %w", err)
-				return
-			}
-			out[i].Status = &hs
-		}()
-	}
-	wg.Wait()
+			out[i].Err = err
+			return
+		}
+		var hs wire.HostStatus
+		if err := json.Unmarshal(stdout.Bytes(), &hs); err != nil {
+			out[i].Err = fmt.Errorf("unreadable answer from the agent: %w", err)
+			return
+		}
+		out[i].Status = &hs
+	})
 	return out
 }
