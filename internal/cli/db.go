@@ -4,20 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"time"
-
-	"filippo.io/age"
 
 	"tend/internal/hint"
 	"tend/internal/inventory"
 	"tend/internal/pitr"
 	"tend/internal/plan"
 	"tend/internal/resource/pgbackup"
-	"tend/internal/secret"
 	"tend/internal/spec"
 	"tend/internal/wire"
 )
@@ -147,6 +143,15 @@ func findBackup(s *session, env string, f dbFlags) (*dbTarget, error) {
 		return nil, hint.New("several postgres_backup resources: "+strings.Join(names, ", "), "choose the host with --host")
 	}
 	d := found[0]
+	if fromSecret(&d.spec) {
+		ps, err := withSecrets(s, d, f.repo)
+		if err != nil {
+			return nil, err
+		}
+		d.spec = *ps
+		d.cfg = pgbackup.Config(d.name, ps)
+		d.cfg.Host = d.host.Name
+	}
 	if f.onto != "" {
 		if d.where, err = ontoHost(s, env, f.onto, f.runFlags); err != nil {
 			return nil, err
@@ -172,65 +177,6 @@ func ontoHost(s *session, env, onto string, f runFlags) (inventory.Host, error) 
 		}
 	}
 	return inventory.Host{}, fmt.Errorf("no host %s in environment %s", h, e)
-}
-
-// backupCredentials are the store credentials of the backup's spec, with
-// the environment's secrets decrypted.
-func backupCredentials(s *session, d *dbTarget, dir string) (map[string]string, error) {
-	repo, err := spec.Load(dir)
-	if err != nil {
-		return nil, &exitError{code: ExitUsage, err: err}
-	}
-	e, err := inventory.Environment(repo, d.env)
-	if err != nil {
-		return nil, exitCodeOf(err)
-	}
-	secrets, err := plan.Secrets(repo.Dir, e, s.getenv)
-	if err != nil {
-		return nil, err
-	}
-	c, err := repo.Compile(d.env, d.host.Name, secrets)
-	if err != nil {
-		return nil, &exitError{code: ExitUsage, err: err}
-	}
-	for _, r := range c.Resources {
-		if ps, ok := r.Spec.(*spec.PostgresBackup); ok && r.Name == d.name {
-			if ps.Env == nil {
-				return map[string]string{}, nil
-			}
-			return ps.Env, nil
-		}
-	}
-	return nil, fmt.Errorf("host %s: postgres_backup %s: not found with the secrets", d.host.Name, d.name)
-}
-
-// backupIdentity reads the identity that opens backups.
-func backupIdentity(s *session) (string, error) {
-	var ids []age.Identity
-	var err error
-	if p := s.getenv("TEND_BACKUP_KEY_FILE"); p != "" {
-		ids, err = secret.Identities(func(k string) string {
-			if k == "TEND_AGE_KEY_FILE" {
-				return p
-			}
-			return ""
-		})
-	} else {
-		ids, err = secret.Identities(s.getenv)
-	}
-	if err != nil {
-		return "", hint.Wrap(err, "reading backups needs the identity they are sealed to: set TEND_BACKUP_KEY_FILE")
-	}
-	var lines []string
-	for _, id := range ids {
-		if x, ok := id.(*age.X25519Identity); ok {
-			lines = append(lines, x.String())
-		}
-	}
-	if len(lines) == 0 {
-		return "", errors.New("no X25519 identity to read backups with")
-	}
-	return strings.Join(lines, "\n"), nil
 }
 
 // call sends a request to the agent on h and decodes its result into out.
