@@ -98,4 +98,3 @@ func backupIdentity(s *session) (string, error) {
 	}
 	return strings.Join(lines, "\n"), nil
 }
-
