@@ -6,13 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"tend/internal/agent"
-	"tend/internal/hint"
 	"tend/internal/job"
 	"tend/internal/pitr"
 	"tend/internal/wire"
@@ -145,35 +142,16 @@ func agentDBCmd() *command {
 		name:    "db",
 		summary: "serve one backup operation read as JSON on standard input",
 		run: func(ctx context.Context, s *session, args []string) error {
-			var req pitr.Request
-			if err := json.NewDecoder(io.LimitReader(s.stdin, 1<<20)).Decode(&req); err != nil {
-				return fmt.Errorf("agent db: reading the request: %w", err)
-			}
-			if req.Binary == "" {
-				req.Binary, _ = os.Executable()
-			}
-			res, err := pitr.Serve(ctx, &req, func(m string) { fmt.Fprintln(s.stderr, m) })
-			out := dbReply{Result: res}
+			ok, err := pitr.ServeWire(ctx, s.stdin, s.stdout, func(m string) { fmt.Fprintln(s.stderr, m) })
 			if err != nil {
-				out.Error, out.Hint = err.Error(), hint.Of(err)
+				return err
 			}
-			enc := json.NewEncoder(s.stdout)
-			if eerr := enc.Encode(out); eerr != nil {
-				return eerr
-			}
-			if err != nil {
-				return &exitError{code: ExitFailure}
+			if !ok {
+				return &exitError{code: ExitFailure} // the reply said what failed
 			}
 			return nil
 		},
 	}
-}
-
-// dbReply is the agent's answer to a `tend db` request.
-type dbReply struct {
-	Result any    `json:"result,omitempty"`
-	Error  string `json:"error,omitempty"`
-	Hint   string `json:"hint,omitempty"`
 }
 
 func agentJobCmd() *command {
@@ -202,30 +180,14 @@ func agentJobCmd() *command {
 	}
 }
 
-// hostStatus is what `tend agent status` answers.
-type hostStatus struct {
-	Jobs      []job.Status   `json:"jobs"`
-	Databases []*pitr.Status `json:"databases"`
-}
-
 func agentStatusCmd() *command {
 	return &command{
 		name:    "status",
 		summary: "the host's scheduled jobs and PostgreSQL backups, as JSON",
 		run: func(ctx context.Context, s *session, args []string) error {
-			var hs hostStatus
-			var err error
-			if hs.Jobs, err = job.All(time.Now()); err != nil {
+			hs, err := agent.Status(ctx, time.Now())
+			if err != nil {
 				return err
-			}
-			confs, _ := filepath.Glob(filepath.Join(pitr.ConfigDir, "*.json"))
-			for _, p := range confs {
-				c, a, err := pitr.OpenConfig(ctx, p)
-				if err != nil {
-					hs.Databases = append(hs.Databases, &pitr.Status{Cluster: p, Problems: []string{err.Error()}})
-					continue
-				}
-				hs.Databases = append(hs.Databases, c.Status(ctx, a))
 			}
 			return json.NewEncoder(s.stdout).Encode(hs)
 		},

@@ -4,32 +4,34 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"time"
 
-	"filippo.io/age"
-
-	tagent "tend/internal/agent"
 	"tend/internal/hint"
+	"tend/internal/inventory"
 	"tend/internal/pitr"
 	"tend/internal/plan"
 	"tend/internal/resource/pgbackup"
-	"tend/internal/secret"
 	"tend/internal/spec"
+	"tend/internal/wire"
 )
 
 // dbFlags are the flags of the tend db commands.
 type dbFlags struct {
 	runFlags
 	host string
+	onto string // restore, drill: see bindOnto
 }
 
 func (f *dbFlags) bind(fs *flag.FlagSet) {
 	f.runFlags.bind(fs)
 	fs.StringVar(&f.host, "host", "", "the database `host` (default: the one host of ENV with a postgres_backup)")
+}
+
+func (f *dbFlags) bindOnto(fs *flag.FlagSet, usage string) {
+	fs.StringVar(&f.onto, "onto", "", usage)
 }
 
 func dbCmd() *command {
@@ -41,46 +43,88 @@ postgres_backup resource: WAL is archived continuously, base backups are
 taken on a schedule, and any minute of the restorable window can be
 restored, on the same host or another. Reading backups needs the backup
 identity: $TEND_BACKUP_KEY_FILE, else the secrets identity ($TEND_AGE_KEY_FILE
-or $TEND_AGE_KEY). See docs/pitr.md.`,
+or $TEND_AGE_KEY). The environment's secrets are decrypted only to restore
+onto another host, which needs the store credentials. See docs/pitr.md.`,
 		subs: []*command{dbBackupCmd(), dbBackupsCmd(), dbRestoreCmd(), dbStatusCmd(), dbDrillCmd(), dbCheckCmd(), dbPruneCmd()},
 	}
 }
 
-// resolve checks that args is one environment and finds its backup.
-func (f *dbFlags) resolve(ctx context.Context, s *session, args []string) (*dbTarget, error) {
-	if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-		return nil, err
-	}
-	return findBackup(ctx, s, args[0], *f)
-}
-
-// dbTarget is a host's postgres_backup, resolved from the spec.
+// dbTarget is a host's postgres_backup, resolved from the spec, and the
+// host the operation runs on (the database host, or --onto).
 type dbTarget struct {
-	host plan.Target
-	spec spec.PostgresBackup
-	cfg  pitr.Config
+	env   string
+	host  inventory.Host // the database host
+	where inventory.Host // where the operation runs
+	name  string         // the resource's name
+	spec  spec.PostgresBackup
+	cfg   pitr.Config
 }
 
-func findBackup(ctx context.Context, s *session, env string, f dbFlags) (*dbTarget, error) {
+// dbCall is what every tend db command does: it finds the backup of the
+// environment args names, makes the request req builds, sends it to the
+// host the operation runs on and decodes the answer into a T. When the
+// host was asked and the operation failed there, the target comes back
+// with the error (and no answer).
+func dbCall[T any](ctx context.Context, s *session, f *dbFlags, args []string, req func(*dbTarget) (*pitr.Request, error)) (*dbTarget, *T, error) {
+	if err := wantArgs(args, 1, 1, "an environment"); err != nil {
+		return nil, nil, err
+	}
+	d, err := findBackup(s, args[0], *f)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := req(d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.where.Name != d.host.Name || d.where.SSH.Host != d.host.SSH.Host {
+		// Another host has no credentials for this store: give it the
+		// spec's, the only time tend db decrypts the secrets.
+		if r.Env == nil {
+			if r.Env, err = backupCredentials(s, d, f.repo); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	var out T
+	if err := call(ctx, s, d.where, r, &out); err != nil {
+		return d, nil, err
+	}
+	return d, &out, nil
+}
+
+// show prints v as JSON with --json, else calls text.
+func (f *dbFlags) show(s *session, v any, text func()) error {
+	if f.asJSON {
+		return s.printJSON(v)
+	}
+	text()
+	return nil
+}
+
+// findBackup finds the one postgres_backup of env (on --host), and the host
+// the operation runs on, compiling the spec without its secrets.
+func findBackup(s *session, env string, f dbFlags) (*dbTarget, error) {
 	rf := f.runFlags
 	rf.limit = f.host
-	targets, err := prepare(ctx, s, env, rf)
+	repo, hosts, err := reach(s, env, rf)
 	if err != nil {
 		return nil, err
 	}
 	var found []*dbTarget
-	for _, t := range targets {
-		for _, it := range t.Desired.Resources {
-			if spec.Kind(it.Kind) != spec.KindPostgresBackup {
+	for _, h := range hosts {
+		c, err := repo.Compile(env, h.Name, nil)
+		if err != nil {
+			return nil, &exitError{code: ExitUsage, err: err}
+		}
+		for _, r := range c.Resources {
+			ps, ok := r.Spec.(*spec.PostgresBackup)
+			if !ok || r.State == spec.StateAbsent {
 				continue
 			}
-			var ps spec.PostgresBackup
-			if err := tagent.Decode(it.Spec, &ps); err != nil {
-				return nil, err
-			}
-			cfg := pgbackup.Config(it.Name, &ps)
-			cfg.Host = t.Name
-			found = append(found, &dbTarget{host: t, spec: ps, cfg: cfg})
+			cfg := pgbackup.Config(r.Name, ps)
+			cfg.Host = h.Name
+			found = append(found, &dbTarget{env: env, host: h, where: h, name: r.Name, spec: *ps, cfg: cfg})
 		}
 	}
 	switch {
@@ -98,60 +142,45 @@ func findBackup(ctx context.Context, s *session, env string, f dbFlags) (*dbTarg
 		}
 		return nil, hint.New("several postgres_backup resources: "+strings.Join(names, ", "), "choose the host with --host")
 	}
-	return found[0], nil
+	d := found[0]
+	if fromSecret(&d.spec) {
+		ps, err := withSecrets(s, d, f.repo)
+		if err != nil {
+			return nil, err
+		}
+		d.spec = *ps
+		d.cfg = pgbackup.Config(d.name, ps)
+		d.cfg.Host = d.host.Name
+	}
+	if f.onto != "" {
+		if d.where, err = ontoHost(s, env, f.onto, f.runFlags); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
-// ontoTarget resolves --onto HOST (in env) or ENV/HOST.
-func ontoTarget(ctx context.Context, s *session, env, onto string, f dbFlags) (plan.Target, error) {
+// ontoHost resolves --onto HOST (in env) or ENV/HOST.
+func ontoHost(s *session, env, onto string, f runFlags) (inventory.Host, error) {
 	e, h := env, onto
 	if a, b, ok := strings.Cut(onto, "/"); ok {
 		e, h = a, b
 	}
-	rf := f.runFlags
-	rf.limit = h
-	ts, err := prepare(ctx, s, e, rf)
+	f.limit = h
+	_, hosts, err := reach(s, e, f)
 	if err != nil {
-		return plan.Target{}, err
+		return inventory.Host{}, err
 	}
-	for _, t := range ts {
+	for _, t := range hosts {
 		if t.Name == h {
 			return t, nil
 		}
 	}
-	return plan.Target{}, fmt.Errorf("no host %s in environment %s", h, e)
+	return inventory.Host{}, fmt.Errorf("no host %s in environment %s", h, e)
 }
 
-// backupIdentity reads the identity that opens backups.
-func backupIdentity(s *session) (string, error) {
-	var ids []age.Identity
-	var err error
-	if p := s.getenv("TEND_BACKUP_KEY_FILE"); p != "" {
-		ids, err = secret.Identities(func(k string) string {
-			if k == "TEND_AGE_KEY_FILE" {
-				return p
-			}
-			return ""
-		})
-	} else {
-		ids, err = secret.Identities(s.getenv)
-	}
-	if err != nil {
-		return "", hint.Wrap(err, "reading backups needs the identity they are sealed to: set TEND_BACKUP_KEY_FILE")
-	}
-	var lines []string
-	for _, id := range ids {
-		if x, ok := id.(*age.X25519Identity); ok {
-			lines = append(lines, x.String())
-		}
-	}
-	if len(lines) == 0 {
-		return "", errors.New("no X25519 identity to read backups with")
-	}
-	return strings.Join(lines, "\n"), nil
-}
-
-// call sends a request to the agent on t and decodes its result into out.
-func call(ctx context.Context, s *session, t plan.Target, req *pitr.Request, out any) error {
+// call sends a request to the agent on h and decodes its result into out.
+func call(ctx context.Context, s *session, h inventory.Host, req *pitr.Request, out any) error {
 	bin, err := agentBinary(s)
 	if err != nil {
 		return err
@@ -161,29 +190,18 @@ func call(ctx context.Context, s *session, t plan.Target, req *pitr.Request, out
 		return err
 	}
 	var stdout bytes.Buffer
-	progress := &lineWriter{fn: func(line string) { s.logf("%s: %s", t.Name, line) }}
-	runErr := plan.Exec(ctx, t.SSH, bin, "db", bytes.NewReader(in), &stdout, progress)
+	progress := &lineWriter{fn: func(line string) { s.logf("%s: %s", h.Name, line) }}
+	runErr := plan.Exec(ctx, h.SSH, bin, "db", bytes.NewReader(in), &stdout, progress)
 	progress.flush()
-	var reply struct {
-		Result json.RawMessage `json:"result"`
-		Error  string          `json:"error"`
-		Hint   string          `json:"hint"`
-	}
+	var reply wire.DBReply
 	if jerr := json.Unmarshal(stdout.Bytes(), &reply); jerr != nil {
 		if runErr != nil {
-			return fmt.Errorf("host %s: %w", t.Name, runErr)
+			return fmt.Errorf("host %s: %w", h.Name, runErr)
 		}
-		return fmt.Errorf("host %s: unreadable answer from the agent: %v", t.Name, jerr)
+		return fmt.Errorf("host %s: unreadable answer from the agent: %v", h.Name, jerr)
 	}
-	if reply.Error != "" {
-		err := fmt.Errorf("host %s: %s", t.Name, reply.Error)
-		if reply.Hint != "" {
-			return hint.Wrap(err, reply.Hint)
-		}
-		return err
-	}
-	if out != nil && len(reply.Result) > 0 {
-		return json.Unmarshal(reply.Result, out)
+	if err := reply.Decode(out); err != nil {
+		return fmt.Errorf("host %s: %w", h.Name, err)
 	}
 	return nil
 }
@@ -218,341 +236,4 @@ func ts(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
-}
-
-func printJSON(s *session, v any) error {
-	enc := json.NewEncoder(s.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-func dbBackupCmd() *command {
-	var f dbFlags
-	return &command{
-		name: "backup", args: "ENV", summary: "take a base backup now",
-		flags: func(fs *flag.FlagSet) { f.bind(fs) },
-		run: func(ctx context.Context, s *session, args []string) error {
-			d, err := f.resolve(ctx, s, args)
-			if err != nil {
-				return err
-			}
-			var b pitr.Backup
-			if err := call(ctx, s, d.host, &pitr.Request{Op: "backup", Config: d.cfg}, &b); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return printJSON(s, b)
-			}
-			s.printf("backup %s of %s on %s: %d MB in %d parts, restorable from %s\n", b.ID, b.Cluster, d.host.Name, b.Size>>20, len(b.Parts), ts(b.StopTime))
-			return nil
-		},
-	}
-}
-
-func dbBackupsCmd() *command {
-	var f dbFlags
-	return &command{
-		name: "backups", args: "ENV", summary: "list base backups and the restorable window",
-		flags: func(fs *flag.FlagSet) { f.bind(fs) },
-		run: func(ctx context.Context, s *session, args []string) error {
-			d, err := f.resolve(ctx, s, args)
-			if err != nil {
-				return err
-			}
-			var l pitr.BackupList
-			if err := call(ctx, s, d.host, &pitr.Request{Op: "backups", Config: d.cfg}, &l); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return printJSON(s, l)
-			}
-			s.printf("%-27s  %-21s  %-21s  %8s  %s\n", "BACKUP", "RESTORES FROM", "TO", "SIZE", "WAL")
-			for _, w := range l.Windows {
-				state := "up to " + w.Last
-				if !w.Usable {
-					state = "UNUSABLE: " + w.Missing + " missing"
-				} else if w.Gap {
-					state += ", then a gap at " + w.Missing
-				}
-				s.printf("%-27s  %-21s  %-21s  %6dMB  %s\n", w.Backup.ID, ts(w.From), ts(w.To), w.Backup.Size>>20, state)
-			}
-			if from, to, ok := pitr.Span(l.Windows); ok {
-				s.printf("\nrestorable window: %s to %s (%d WAL files)\n", ts(from), ts(to), l.WALFiles)
-			} else {
-				s.printf("\nnothing is restorable\n")
-			}
-			for _, i := range l.Incomplete {
-				s.printf("incomplete backup %s (%d objects, last written %s): deleted by tend db prune after a day\n", i.ID, len(i.Keys), ts(i.ModTime))
-			}
-			return nil
-		},
-	}
-}
-
-func dbRestoreCmd() *command {
-	var f dbFlags
-	var to, onto string
-	return &command{
-		name: "restore", args: "ENV --to TIME|latest", summary: "restore the cluster to a point in time, here or onto another host",
-		help: `Picks the base backup itself, restores it, replays the archived WAL up
-to TIME (RFC 3339, or "YYYY-MM-DD HH:MM[:SS]" in local time) or to the end
-of the archive (latest), checks where recovery stopped, and promotes.
-
-Without --onto the database host itself is restored: PostgreSQL is stopped
-and its data directory is kept aside (its path is printed), never deleted.
-With --onto HOST (or ENV/HOST) that host's cluster is replaced instead and
-the database host is not touched.`,
-		flags: func(fs *flag.FlagSet) {
-			f.bind(fs)
-			fs.StringVar(&to, "to", "", "the point in time: `TIME` or latest (required)")
-			fs.StringVar(&onto, "onto", "", "restore onto this `host` (HOST or ENV/HOST) instead of the database host")
-		},
-		run: func(ctx context.Context, s *session, args []string) error {
-			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
-				return err
-			}
-			if to == "" {
-				return &usageError{msg: "--to is required: a time or latest"}
-			}
-			target, err := pitr.ParseTarget(to, time.Local)
-			if err != nil {
-				return &exitError{code: ExitUsage, err: err}
-			}
-			d, err := findBackup(ctx, s, args[0], f)
-			if err != nil {
-				return err
-			}
-			id, err := backupIdentity(s)
-			if err != nil {
-				return err
-			}
-			where := d.host
-			if onto != "" {
-				if where, err = ontoTarget(ctx, s, args[0], onto, f); err != nil {
-					return err
-				}
-			}
-			req := &pitr.Request{Op: "restore", Config: d.cfg, Env: d.spec.Env, Identity: id, Target: target}
-			var r pitr.RestoreResult
-			if err := call(ctx, s, where, req, &r); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return printJSON(s, r)
-			}
-			s.printf("restored %s on %s from backup %s to %s\n", d.cfg.Cluster, where.Name, r.Backup, r.Target)
-			s.printf("  last transaction replayed: %s; recovery ended at %s; now on timeline %d, promoted and writable\n", ts(r.ReplayedTo), r.EndLSN, r.Timeline)
-			if r.KeptAside != "" {
-				s.printf("  the previous data directory is kept at %s (remove it when you no longer need it)\n", r.KeptAside)
-			}
-			s.printf("  took %s\n", r.Duration)
-			return nil
-		},
-	}
-}
-
-func dbStatusCmd() *command {
-	var f dbFlags
-	return &command{
-		name: "status", args: "ENV", summary: "archiving health, backlog, restorable window, last drill; exit 1 when something is wrong",
-		flags: func(fs *flag.FlagSet) { f.bind(fs) },
-		run: func(ctx context.Context, s *session, args []string) error {
-			d, err := f.resolve(ctx, s, args)
-			if err != nil {
-				return err
-			}
-			var st pitr.Status
-			if err := call(ctx, s, d.host, &pitr.Request{Op: "status", Config: d.cfg}, &st); err != nil {
-				return err
-			}
-			if f.asJSON {
-				printJSON(s, st)
-			} else {
-				printStatus(s, d.host.Name, &st)
-			}
-			if len(st.Problems) > 0 {
-				return &exitError{code: ExitFailure, err: fmt.Errorf("backups of %s on %s are NOT healthy:\n%s", st.Cluster, d.host.Name, strings.Join(st.Problems, "\n"))}
-			}
-			return nil
-		},
-	}
-}
-
-func printStatus(s *session, host string, st *pitr.Status) {
-	age := func(t *time.Time) string {
-		if t == nil {
-			return "never"
-		}
-		return fmt.Sprintf("%s (%s ago)", ts(*t), st.Now.Sub(*t).Round(time.Second))
-	}
-	s.printf("cluster %s on %s, archiving to %s (archive_mode %s, archive_timeout %ds)\n", st.Cluster, host, st.Store, st.ArchiveMode, st.ArchiveTimeout)
-	s.printf("  last archived:  %s %s\n", st.LastArchived, age(st.LastArchivedTime))
-	s.printf("  failures:       %d, last %s %s\n", st.FailedCount, st.LastFailed, age(st.LastFailedTime))
-	s.printf("  backlog:        %d WAL files waiting\n", st.Ready)
-	s.printf("  base backups:   %d, last %s\n", st.Backups, age(st.LastBackupTime))
-	if st.From != nil {
-		s.printf("  restorable:     %s to %s\n", ts(*st.From), ts(*st.To))
-	}
-	if d := st.LastDrill; d != nil {
-		res := "passed"
-		if !d.OK {
-			res = "FAILED: " + d.Error
-		}
-		s.printf("  last drill:     %s on %s, %s\n", age(&d.Time), d.Host, res)
-	} else {
-		s.printf("  last drill:     never (run tend db drill)\n")
-	}
-	if len(st.Problems) == 0 {
-		s.printf("  healthy\n")
-	}
-}
-
-func dbDrillCmd() *command {
-	var f dbFlags
-	var onto, query string
-	return &command{
-		name: "drill", args: "ENV", summary: "restore the latest backup to a scratch place, run a query, record the result",
-		help: `Restores the latest state into a scratch directory on the database host (or
-on --onto HOST), with a private server on a Unix socket and archiving off,
-runs the query, records the result in the store (tend db status shows it)
-and removes the scratch copy. The running cluster is not touched. Run it
-from a scheduled CI job: it needs the backup identity, which hosts do not
-hold.`,
-		flags: func(fs *flag.FlagSet) {
-			f.bind(fs)
-			fs.StringVar(&onto, "onto", "", "run the drill on this `host` (HOST or ENV/HOST)")
-			fs.StringVar(&query, "query", "SELECT count(*) FROM pg_database", "the `SQL` run on the restored copy")
-		},
-		run: func(ctx context.Context, s *session, args []string) error {
-			d, err := f.resolve(ctx, s, args)
-			if err != nil {
-				return err
-			}
-			id, err := backupIdentity(s)
-			if err != nil {
-				return err
-			}
-			where := d.host
-			if onto != "" {
-				if where, err = ontoTarget(ctx, s, args[0], onto, f); err != nil {
-					return err
-				}
-			}
-			var r pitr.RestoreResult
-			req := &pitr.Request{Op: "drill", Config: d.cfg, Env: d.spec.Env, Identity: id, Target: pitr.Target{Latest: true}, Query: query}
-			if err := call(ctx, s, where, req, &r); err != nil {
-				return fmt.Errorf("restore drill FAILED (recorded): %w", err)
-			}
-			if f.asJSON {
-				return printJSON(s, r)
-			}
-			s.printf("restore drill passed on %s: backup %s, replayed to %s, in %s\n  %s -> %s\n", where.Name, r.Backup, ts(r.ReplayedTo), r.Duration, query, r.QueryResult)
-			return nil
-		},
-	}
-}
-
-func dbCheckCmd() *command {
-	var f dbFlags
-	var readData bool
-	return &command{
-		name: "check", args: "ENV", summary: "check the archive: restorable backups, WAL gaps, and with --read-data every object",
-		flags: func(fs *flag.FlagSet) {
-			f.bind(fs)
-			fs.BoolVar(&readData, "read-data", false, "read back, unseal and verify every backup part and WAL file (needs the backup identity)")
-		},
-		run: func(ctx context.Context, s *session, args []string) error {
-			d, err := f.resolve(ctx, s, args)
-			if err != nil {
-				return err
-			}
-			req := &pitr.Request{Op: "check", Config: d.cfg, ReadData: readData}
-			if readData {
-				if req.Identity, err = backupIdentity(s); err != nil {
-					return err
-				}
-			}
-			var problems []string
-			if err := call(ctx, s, d.host, req, &problems); err != nil {
-				return err
-			}
-			if len(problems) > 0 {
-				return &exitError{code: ExitFailure, err: fmt.Errorf("the archive of %s has problems:\n%s", d.cfg.Cluster, strings.Join(problems, "\n"))}
-			}
-			s.printf("the archive of %s in %s is sound\n", d.cfg.Cluster, d.cfg.Store)
-			return nil
-		},
-	}
-}
-
-func dbPruneCmd() *command {
-	var f dbFlags
-	var yes bool
-	return &command{
-		name: "prune", args: "ENV", summary: "apply the retention: show what would be deleted, delete with --yes",
-		help: `Keeps the keep_count newest base backups, every backup within keep_within,
-and the newest one before that (so every time in the window stays
-restorable); deletes the other backups and the WAL older than the oldest
-kept backup. Timeline history files are never deleted. Without --yes it
-only shows the decision and exits 3 when something would be deleted.
-
-Deleting needs store credentials allowed to delete, which hosts should not
-have: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment of
-the machine running tend db prune (a CI secret); without them the host's
-credentials from the spec are used.`,
-		flags: func(fs *flag.FlagSet) {
-			f.bind(fs)
-			fs.BoolVar(&yes, "yes", false, "delete what the retention does not keep")
-		},
-		run: func(ctx context.Context, s *session, args []string) error {
-			d, err := f.resolve(ctx, s, args)
-			if err != nil {
-				return err
-			}
-			within, err := spec.ParseDays(d.spec.KeepWithin)
-			if err != nil {
-				return err
-			}
-			env := d.spec.Env
-			if k := s.getenv("AWS_ACCESS_KEY_ID"); k != "" {
-				env = map[string]string{"AWS_ACCESS_KEY_ID": k, "AWS_SECRET_ACCESS_KEY": s.getenv("AWS_SECRET_ACCESS_KEY")}
-			}
-			keep := pitr.Keep{Count: d.spec.KeepCount, Within: within}
-			var r pitr.PruneResult
-			if err := call(ctx, s, d.host, &pitr.Request{Op: "prune", Config: d.cfg, Env: env, Keep: keep, Apply: yes}, &r); err != nil {
-				return err
-			}
-			if f.asJSON {
-				return printJSON(s, r)
-			}
-			p := r.Plan
-			s.printf("retention: %s\n", keep)
-			for _, b := range p.Keep {
-				s.printf("  keep    %s  (ended %s): %s\n", b.ID, ts(b.StopTime), p.Reasons[b.ID])
-			}
-			verb := "delete"
-			if !yes {
-				verb = "would delete"
-			}
-			for _, b := range p.Delete {
-				s.printf("  %s %s  (ended %s)\n", verb, b.ID, ts(b.StopTime))
-			}
-			for _, i := range p.Incomplete {
-				s.printf("  %s incomplete backup %s\n", verb, i.ID)
-			}
-			if n := len(p.DeleteWAL); n > 0 {
-				s.printf("  %s %d WAL files, %s to %s\n", verb, n, p.DeleteWAL[0].Name, p.DeleteWAL[n-1].Name)
-			}
-			pending := len(p.Delete) + len(p.Incomplete) + len(p.DeleteWAL)
-			if pending == 0 {
-				s.printf("nothing to delete\n")
-				return nil
-			}
-			if !yes {
-				s.printf("run again with --yes to delete\n")
-				return &exitError{code: ExitChanges}
-			}
-			return nil
-		},
-	}
 }

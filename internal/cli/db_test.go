@@ -193,7 +193,10 @@ func TestPITR(t *testing.T) {
 	p.tend("apply", "production")
 	p.sql("host1", "INSERT INTO t (v) VALUES ('D after repair')")
 	p.switchAndWait("host1", false)
+	// tend db reaches the database host without the secrets: no identity.
+	p.env["TEND_AGE_KEY_FILE"] = filepath.Join(p.home, "no-such-key")
 	p.tend("db", "status", "production")
+	p.useKey(p.opsKey)
 	if got := p.sql("host1", "SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') f WHERE f LIKE '%.ready'"); got != "0" {
 		t.Errorf("backlog after repair: %s ready files", got)
 	}

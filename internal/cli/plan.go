@@ -2,28 +2,10 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"flag"
-	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
 
-	gossh "golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
-
-	"tend/internal/hint"
-	"tend/internal/lab"
 	"tend/internal/plan"
-	"tend/internal/secret"
-	"tend/internal/spec"
-	"tend/internal/transport/ssh"
 	"tend/internal/wire"
 )
 
@@ -32,6 +14,7 @@ type runFlags struct {
 	repo, lab, limit, identity string
 	parallel                   int
 	asJSON                     bool
+	saved                      *plan.Saved // apply --plan: execute this plan (not a flag)
 }
 
 func (f *runFlags) bind(fs *flag.FlagSet) {
@@ -69,7 +52,7 @@ Exit codes: 0 nothing to change, 3 changes pending (for drift checks in CI),
 				return err
 			}
 			if out != "" {
-				if err := savePlan(out, args[0], rs); err != nil {
+				if err := plan.NewSaved(args[0], rs).Write(out); err != nil {
 					return err
 				}
 			}
@@ -96,29 +79,24 @@ func applyCmd() *command {
 it in order, firing handlers once at the end. One host failing does not stop
 the others; the exit code is 1 when any failed.
 
-With --plan FILE, apply first checks that the hosts would still change
-exactly as the saved plan says, and refuses a stale plan.`,
+With --plan FILE, apply executes the plan saved by tend plan --out: on the
+plan's hosts, each agent makes the changes the plan lists and no other. A
+host or repository that changed since is refused at the first change the
+plan did not show (the plan is stale), without planning again.`,
 		flags: func(fs *flag.FlagSet) {
 			f.bind(fs)
-			fs.StringVar(&saved, "plan", "", "apply only if the hosts still match the plan saved in `FILE`")
+			fs.StringVar(&saved, "plan", "", "apply the plan saved in `FILE` by tend plan --out, and nothing else")
 		},
 		run: func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
 				return err
 			}
 			if saved != "" {
-				want, err := loadPlan(saved, args[0])
+				p, err := plan.ReadSaved(saved, args[0])
 				if err != nil {
 					return err
 				}
-				now, err := converge(ctx, s, args[0], f, wire.Plan)
-				if err != nil {
-					return err
-				}
-				if err := samePlan(want, planOf(args[0], now)); err != nil {
-					return hint.Wrap(fmt.Errorf("the saved plan %s is stale: %w", saved, err),
-						"the hosts or the repository changed since it was made: run tend plan again")
-				}
+				f.saved = p
 			}
 			rs, err := converge(ctx, s, args[0], f, wire.Apply)
 			if err != nil {
@@ -157,250 +135,3 @@ func agentBinary(s *session) (*plan.Binary, error) {
 	return plan.Self()
 }
 
-// prepare loads, checks and compiles the repository for env and says how to
-// reach each host.
-func prepare(ctx context.Context, s *session, env string, f runFlags) ([]plan.Target, error) {
-	repo, err := spec.Load(f.repo)
-	if err != nil {
-		return nil, &exitError{code: ExitUsage, err: err}
-	}
-	e := repo.Environments[env]
-	if e == nil {
-		return nil, &exitError{code: ExitUsage, err: hint.New(fmt.Sprintf("no environment %q in %s", env, f.repo),
-			"environments are: "+strings.Join(repo.EnvironmentNames(), ", "))}
-	}
-	if err := spec.CheckParity(repo, env); err != nil {
-		return nil, &exitError{code: ExitUsage, err: err}
-	}
-	secrets, err := loadSecrets(s, repo.Dir, e)
-	if err != nil {
-		return nil, err
-	}
-	hosts, err := selectHosts(e, f.limit)
-	if err != nil {
-		return nil, err
-	}
-	var labState *lab.State
-	var labCfg lab.Config
-	if f.lab != "" {
-		labCfg = lab.DefaultConfig(s.getenv)
-		if labState, err = lab.Load(labCfg, f.lab); err != nil {
-			return nil, err
-		}
-	}
-	var signer gossh.Signer
-	var known *ssh.KnownHosts
-	if labState == nil {
-		if signer, err = clientKey(s, f.identity); err != nil {
-			return nil, err
-		}
-		if known, err = ssh.LoadKnownHosts(filepath.Join(repo.Dir, "known_hosts")); err != nil {
-			return nil, err
-		}
-	}
-	var targets []plan.Target
-	for _, hd := range hosts {
-		h, err := repo.Compile(env, hd.Name, secrets)
-		if err != nil {
-			return nil, &exitError{code: ExitUsage, err: err}
-		}
-		d, err := plan.Desired(h)
-		if err != nil {
-			return nil, err
-		}
-		t := plan.Target{Name: h.Name, Desired: d}
-		if labState != nil {
-			lh := labState.Host(h.Name)
-			if lh == nil {
-				return nil, hint.New(fmt.Sprintf("lab %s has no host %s", f.lab, h.Name),
-					fmt.Sprintf("boot the environment's hosts: tend lab up --lab %s --from %s --env %s", f.lab, f.repo, env))
-			}
-			ls, err := lab.Signer(labCfg, f.lab)
-			if err != nil {
-				return nil, err
-			}
-			hk, _, _, _, err := gossh.ParseAuthorizedKey([]byte(lh.HostKey))
-			if err != nil {
-				return nil, err
-			}
-			t.SSH = ssh.Config{Host: lh.Addr, Signer: ls, HostKey: hk}
-		} else {
-			port := h.SSH.Port
-			if port == 0 {
-				port = 22
-			}
-			hk := known.Lookup(h.Address, port)
-			if hk == nil {
-				return nil, hint.New(fmt.Sprintf("host %s (%s): no pinned host key in %s", h.Name, h.Address, known.Path),
-					fmt.Sprintf("check its fingerprint, then record it: tend host trust %s %s", env, h.Name))
-			}
-			t.SSH = ssh.Config{Host: h.Address, Port: port, User: h.SSH.User, Signer: signer, HostKey: hk}
-		}
-		targets = append(targets, t)
-	}
-	return targets, nil
-}
-
-// loadSecrets decrypts the environment's secrets when it maps any.
-func loadSecrets(s *session, dir string, e *spec.Environment) (map[string]string, error) {
-	out := map[string]string{}
-	if len(e.Secrets) == 0 {
-		return out, nil
-	}
-	path, err := secret.Path(dir, e.Name)
-	if err != nil {
-		return nil, err
-	}
-	file, err := secret.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := secret.Identities(s.getenv)
-	if err != nil {
-		return nil, err
-	}
-	vals, err := file.Decrypt(ids)
-	if err != nil {
-		return nil, err
-	}
-	for name, v := range vals {
-		out[name] = v.Reveal()
-	}
-	return out, nil
-}
-
-// selectHosts returns the environment's hosts matching a --limit list of
-// host names and role names (all hosts when empty).
-func selectHosts(e *spec.Environment, limit string) ([]*spec.HostDecl, error) {
-	if limit == "" {
-		return e.Hosts, nil
-	}
-	want := splitList(limit)
-	used := map[string]bool{}
-	var out []*spec.HostDecl
-	for _, h := range e.Hosts {
-		match := false
-		for _, w := range want {
-			if h.Name == w || slices.Contains(h.Roles, w) {
-				match, used[w] = true, true
-			}
-		}
-		if match {
-			out = append(out, h)
-		}
-	}
-	for _, w := range want {
-		if !used[w] {
-			return nil, &usageError{msg: fmt.Sprintf("--limit: %q is neither a host nor a role of %s", w, e.Name)}
-		}
-	}
-	return out, nil
-}
-
-// clientKey returns the SSH key tend logs in with: --identity, then
-// $TEND_SSH_KEY (the key itself, for CI), then the first key of ssh-agent.
-func clientKey(s *session, identity string) (gossh.Signer, error) {
-	if identity != "" {
-		b, err := os.ReadFile(identity)
-		if err != nil {
-			return nil, err
-		}
-		k, err := gossh.ParsePrivateKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("--identity %s: %w", identity, err)
-		}
-		return k, nil
-	}
-	if k := s.getenv("TEND_SSH_KEY"); k != "" {
-		sg, err := gossh.ParsePrivateKey([]byte(k))
-		if err != nil {
-			return nil, hint.Wrap(errors.New("TEND_SSH_KEY does not hold a private key"), "set it to the content of an unencrypted OpenSSH private key")
-		}
-		return sg, nil
-	}
-	if sock := s.getenv("SSH_AUTH_SOCK"); sock != "" {
-		conn, err := net.Dial("unix", sock)
-		if err == nil {
-			signers, err := agent.NewClient(conn).Signers()
-			if err == nil && len(signers) > 0 {
-				return signers[0], nil
-			}
-		}
-	}
-	return nil, hint.New("no SSH key to log in with", "give --identity FILE, set TEND_SSH_KEY, or load a key into ssh-agent")
-}
-
-// savedPlan is what plan --out writes: per host, a fingerprint of every
-// change. It holds no secret: sensitive changes are redacted on the host.
-type savedPlan struct {
-	Version int                 `json:"version"`
-	Env     string              `json:"env"`
-	Hosts   map[string][]string `json:"hosts"` // host -> "id action fingerprint"
-	Results []plan.Result       `json:"results"`
-}
-
-func planOf(env string, rs []plan.Result) *savedPlan {
-	p := &savedPlan{Version: 1, Env: env, Hosts: map[string][]string{}, Results: rs}
-	for _, r := range rs {
-		fps := []string{}
-		for _, e := range r.Changes() {
-			b, _ := json.Marshal(e.Change)
-			sum := sha256.Sum256(b)
-			fps = append(fps, fmt.Sprintf("%s%s %s", e.ID, e.Handler, hex.EncodeToString(sum[:8])))
-		}
-		if r.Err != nil {
-			fps = append(fps, "failed: "+r.Err.Error())
-		}
-		p.Hosts[r.Host] = fps
-	}
-	return p
-}
-
-func savePlan(path, env string, rs []plan.Result) error {
-	b, err := json.MarshalIndent(planOf(env, rs), "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-func loadPlan(path, env string) (*savedPlan, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var p savedPlan
-	if err := json.Unmarshal(b, &p); err != nil || p.Version != 1 {
-		return nil, fmt.Errorf("%s: not a plan saved by tend plan --out", path)
-	}
-	if p.Env != env {
-		return nil, fmt.Errorf("%s is a plan for %s, not %s", path, p.Env, env)
-	}
-	return &p, nil
-}
-
-// samePlan says where two plans differ, or nil.
-func samePlan(want, got *savedPlan) error {
-	var diffs []string
-	for host, w := range want.Hosts {
-		if g, ok := got.Hosts[host]; !ok {
-			diffs = append(diffs, "host "+host+" is no longer part of the run")
-		} else if !slices.Equal(w, g) {
-			diffs = append(diffs, "host "+host+": the changes differ")
-		}
-	}
-	for host := range got.Hosts {
-		if _, ok := want.Hosts[host]; !ok {
-			diffs = append(diffs, "host "+host+" was not in the plan")
-		}
-	}
-	slices.Sort(diffs)
-	if len(diffs) > 0 {
-		return errors.New(strings.Join(diffs, "; "))
-	}
-	return nil
-}

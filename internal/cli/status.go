@@ -1,13 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"tend/internal/plan"
@@ -24,13 +21,14 @@ func statusCmd() *command {
 (postgres_backup; see tend db status for details), prints each with its
 last success and age, and exits 1 with a loud message when any job failed,
 never ran or is later than its max_age, or archiving is failing. Run it
-from CI on a schedule so that a silent failure cannot last.`,
+from CI on a schedule so that a silent failure cannot last. At most
+--parallel hosts are asked at once; no secret is decrypted.`,
 		flags: func(fs *flag.FlagSet) { f.bind(fs) },
 		run: func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
 				return err
 			}
-			targets, err := prepare(ctx, s, args[0], f)
+			_, hosts, err := reach(s, args[0], f)
 			if err != nil {
 				return err
 			}
@@ -38,53 +36,38 @@ from CI on a schedule so that a silent failure cannot last.`,
 			if err != nil {
 				return err
 			}
-			results := make([]hostStatus, len(targets))
-			errs := make([]error, len(targets))
-			var wg sync.WaitGroup
-			for i, t := range targets {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					var out, errb bytes.Buffer
-					if err := plan.Exec(ctx, t.SSH, bin, "status", nil, &out, &errb); err != nil {
-						errs[i] = fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
-						return
-					}
-					errs[i] = json.Unmarshal(out.Bytes(), &results[i])
-				}()
-			}
-			wg.Wait()
+			results := plan.Status(ctx, hosts, bin, f.parallel)
 			if f.asJSON {
 				m := map[string]any{}
-				for i, t := range targets {
-					if errs[i] != nil {
-						m[t.Name] = map[string]string{"error": errs[i].Error()}
+				for _, r := range results {
+					if r.Err != nil {
+						m[r.Host] = map[string]string{"error": r.Err.Error()}
 					} else {
-						m[t.Name] = results[i]
+						m[r.Host] = r.Status
 					}
 				}
-				printJSON(s, m)
+				s.printJSON(m)
 			}
 			var problems []string
 			now := time.Now()
-			for i, t := range targets {
-				if errs[i] != nil {
-					problems = append(problems, fmt.Sprintf("%s: cannot ask: %v", t.Name, errs[i]))
+			for _, r := range results {
+				if r.Err != nil {
+					problems = append(problems, fmt.Sprintf("%s: cannot ask: %v", r.Host, r.Err))
 					continue
 				}
-				hs := results[i]
+				hs := r.Status
 				for _, j := range hs.Jobs {
 					state := "ok"
 					if j.Problem != "" {
 						state = "FAILING: " + j.Problem
-						problems = append(problems, fmt.Sprintf("%s: %s %s: %s", t.Name, j.Kind, j.Name, j.Problem))
+						problems = append(problems, fmt.Sprintf("%s: %s %s: %s", r.Host, j.Kind, j.Name, j.Problem))
 					}
 					last := "never"
 					if !j.LastSuccess.IsZero() {
 						last = fmt.Sprintf("%s (%s ago)", ts(j.LastSuccess), now.Sub(j.LastSuccess).Round(time.Second))
 					}
 					if !f.asJSON {
-						s.printf("%-12s %-11s %-24s last success %s, max age %s: %s\n", t.Name, j.Kind, j.Name, last, j.MaxAge, state)
+						s.printf("%-12s %-11s %-24s last success %s, max age %s: %s\n", r.Host, j.Kind, j.Name, last, j.MaxAge, state)
 					}
 				}
 				for _, d := range hs.Databases {
@@ -92,7 +75,7 @@ from CI on a schedule so that a silent failure cannot last.`,
 					if len(d.Problems) > 0 {
 						state = "FAILING: " + strings.Join(d.Problems, "; ")
 						for _, p := range d.Problems {
-							problems = append(problems, fmt.Sprintf("%s: postgres_backup %s: %s", t.Name, d.Cluster, p))
+							problems = append(problems, fmt.Sprintf("%s: postgres_backup %s: %s", r.Host, d.Cluster, p))
 						}
 					}
 					last := "never"
@@ -100,7 +83,7 @@ from CI on a schedule so that a silent failure cannot last.`,
 						last = fmt.Sprintf("%s (%s ago)", ts(*d.LastArchivedTime), now.Sub(*d.LastArchivedTime).Round(time.Second))
 					}
 					if !f.asJSON {
-						s.printf("%-12s %-11s %-24s last archived %s: %s\n", t.Name, "postgres", d.Cluster, last, state)
+						s.printf("%-12s %-11s %-24s last archived %s: %s\n", r.Host, "postgres", d.Cluster, last, state)
 					}
 				}
 			}

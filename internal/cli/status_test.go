@@ -164,6 +164,8 @@ hosts:
 	sum43 := strings.Fields(p.l.MustEnter(t, "host1", "sha256sum", "/srv/mail/new/43.eml"))[0]
 	runJob(t, p, "host1", "backup-mail")
 	runJob(t, p, "host2", "replica-mail")
+	// tend status reaches the hosts without the secrets: no identity.
+	p.env["TEND_AGE_KEY_FILE"] = filepath.Join(p.home, "no-such-key")
 	p.tend("status", "production")
 	// The replica holds the repository: restore from it.
 	p.env["TEND_AGE_KEY_FILE"] = bkey

@@ -21,6 +21,7 @@ import (
 
 	"tend/internal/atomicfile"
 	"tend/internal/envdir"
+	"tend/internal/wire"
 )
 
 // Dir holds the jobs' configurations on a host.
@@ -48,20 +49,9 @@ func (c *Config) statusFile() string {
 	return StatusPath(c.Name)
 }
 
-// Status is the record of a job's runs.
-type Status struct {
-	Name        string    `json:"name"`
-	Kind        string    `json:"kind"`
-	What        string    `json:"what"`
-	LastAttempt time.Time `json:"last_attempt"`
-	LastSuccess time.Time `json:"last_success,omitzero"`
-	LastError   string    `json:"last_error,omitempty"`
-	Failures    int       `json:"failures,omitempty"` // consecutive
-	Duration    string    `json:"duration,omitempty"`
-	Output      string    `json:"output,omitempty"` // the end of the last run's output
-	MaxAge      string    `json:"max_age"`
-	Problem     string    `json:"problem,omitempty"` // set by Check
-}
+// Status is the record of a job's runs; a message of the wire, read by
+// tend status.
+type Status = wire.JobStatus
 
 // StatusPath is where the job's status is recorded.
 func StatusPath(name string) string { return filepath.Join(StatusDir, name+".json") }
@@ -140,8 +130,8 @@ func read(path string) (Status, error) {
 	return st, err
 }
 
-// Check sets Problem when the job failed, never succeeded or is late.
-func (s *Status) Check(now time.Time) {
+// Check sets s.Problem when the job failed, never succeeded or is late.
+func Check(s *Status, now time.Time) {
 	max, _ := time.ParseDuration(s.MaxAge)
 	switch {
 	case s.LastAttempt.IsZero():
@@ -180,7 +170,7 @@ func All(now time.Time) ([]Status, error) {
 		}
 		st.Name, st.Kind, st.What, st.MaxAge = c.Name, c.Kind, c.What, c.MaxAge
 		if st.Problem == "" {
-			st.Check(now)
+			Check(&st, now)
 		}
 		out = append(out, st)
 	}

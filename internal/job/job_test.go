@@ -35,7 +35,7 @@ func TestRunRecords(t *testing.T) {
 			t.Fatalf("after failure %d: %+v", i, st)
 		}
 	}
-	st.Check(time.Now())
+	Check(&st, time.Now())
 	if !strings.Contains(st.Problem, "failing for 2 runs") {
 		t.Errorf("problem = %q", st.Problem)
 	}
@@ -63,7 +63,7 @@ func TestCheck(t *testing.T) {
 		{"never succeeded", Status{MaxAge: "1h", LastAttempt: now, LastError: "boom", Failures: 4}, "never succeeded (4 runs): boom"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.st.Check(now)
+			Check(&tc.st, now)
 			if tc.want == "" && tc.st.Problem != "" || !strings.Contains(tc.st.Problem, tc.want) {
 				t.Errorf("problem = %q, want %q", tc.st.Problem, tc.want)
 			}

@@ -12,45 +12,16 @@ import (
 	"time"
 
 	"tend/internal/store"
+	"tend/internal/wire"
 )
 
-// Status is the health of a cluster's backups, as `tend db status` shows it.
-type Status struct {
-	Cluster          string       `json:"cluster"`
-	Store            string       `json:"store"`
-	ArchiveMode      string       `json:"archive_mode"`
-	ArchiveTimeout   int          `json:"archive_timeout"` // seconds
-	ArchivedCount    int64        `json:"archived_count"`
-	LastArchived     string       `json:"last_archived,omitempty"`
-	LastArchivedTime *time.Time   `json:"last_archived_time,omitempty"`
-	FailedCount      int64        `json:"failed_count"`
-	LastFailed       string       `json:"last_failed,omitempty"`
-	LastFailedTime   *time.Time   `json:"last_failed_time,omitempty"`
-	Ready            int          `json:"ready"` // WAL files waiting to be archived
-	OldestReady      *time.Time   `json:"oldest_ready,omitempty"`
-	Backups          int          `json:"backups"`
-	LastBackup       string       `json:"last_backup,omitempty"`
-	LastBackupTime   *time.Time   `json:"last_backup_time,omitempty"`
-	From             *time.Time   `json:"restorable_from,omitempty"`
-	To               *time.Time   `json:"restorable_to,omitempty"`
-	LastDrill        *DrillRecord `json:"last_drill,omitempty"`
-	Problems         []string     `json:"problems,omitempty"`
-	Now              time.Time    `json:"now"`
-}
+// Status is the health of a cluster's backups, as `tend db status` shows
+// it; a message of the wire.
+type Status = wire.DBStatus
 
 // DrillRecord is the result of one restore drill, stored as plain JSON
 // under drills/ in the store so that status can show it from any host.
-type DrillRecord struct {
-	Time        time.Time `json:"time"`
-	Host        string    `json:"host"` // where the drill ran
-	OK          bool      `json:"ok"`
-	Error       string    `json:"error,omitempty"`
-	Backup      string    `json:"backup,omitempty"`
-	ReplayedTo  time.Time `json:"replayed_to,omitempty"`
-	Query       string    `json:"query,omitempty"`
-	QueryResult string    `json:"query_result,omitempty"`
-	Duration    string    `json:"duration,omitempty"`
-}
+type DrillRecord = wire.DrillRecord
 
 // RecordDrill stores a drill's result.
 func (a *Archive) RecordDrill(ctx context.Context, d *DrillRecord) error {

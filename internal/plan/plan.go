@@ -145,24 +145,32 @@ func Run(ctx context.Context, targets []Target, opts Options) []Result {
 		opts.Parallel = 10
 	}
 	results := make([]Result, len(targets))
-	sem := make(chan struct{}, opts.Parallel)
+	eachHost(len(targets), opts.Parallel, func(i int) {
+		start := time.Now()
+		results[i] = runHost(ctx, targets[i], opts)
+		results[i].Elapsed = time.Since(start)
+		if results[i].Err != nil && results[i].Diag == nil {
+			results[i].Diag = wire.Diag("", results[i].Err)
+		}
+	})
+	return results
+}
+
+// eachHost calls fn(0) to fn(n-1), at most parallel at once, and returns
+// when all returned.
+func eachHost(n, parallel int, fn func(i int)) {
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for i, t := range targets {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			start := time.Now()
-			results[i] = runHost(ctx, t, opts)
-			results[i].Elapsed = time.Since(start)
-			if results[i].Err != nil && results[i].Diag == nil {
-				results[i].Diag = wire.Diag("", results[i].Err)
-			}
+			fn(i)
 		}()
 	}
 	wg.Wait()
-	return results
 }
 
 func runHost(ctx context.Context, t Target, opts Options) Result {

@@ -37,7 +37,9 @@ type Desired struct {
 	// agent applies a change only when it is the one expected, and stops
 	// before changing anything else: a resource to change that the plan
 	// did not list, or listed with another change, fails the run as stale.
-	Expect map[string]string `json:"expect,omitempty"`
+	// No omitempty: an empty map (a plan with no change on this host, so
+	// any change is stale) must not read as null (no plan).
+	Expect map[string]string `json:"expect"`
 }
 
 // Fingerprint identifies a change of resource id (a removal when removal),

@@ -1,0 +1,90 @@
+package plan
+
+import (
+	"os"
+
+	"tend/internal/inventory"
+	"tend/internal/secret"
+	"tend/internal/spec"
+)
+
+// PrepareOptions say what Prepare loads and which hosts it reaches.
+type PrepareOptions struct {
+	Repo string // the repository's directory
+	inventory.Options
+}
+
+// Prepare loads the repository, checks it and the parity of the
+// environment with its like: environment, selects and reaches the hosts
+// (see inventory.Reach), decrypts the environment's secrets and compiles
+// the desired state of each selected host. A mistake in the repository or
+// the command line comes back as an inventory.InvalidError.
+func Prepare(o PrepareOptions) ([]Target, error) {
+	repo, err := spec.Load(o.Repo)
+	if err != nil {
+		return nil, inventory.Invalid(err)
+	}
+	e, err := inventory.Environment(repo, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.CheckParity(repo, o.Env); err != nil {
+		return nil, inventory.Invalid(err)
+	}
+	// Hosts first: a typo in --limit or an unknown host key is reported
+	// without asking for the secrets identity.
+	hosts, err := inventory.Reach(repo, o.Options)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := Secrets(repo.Dir, e, o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	var targets []Target
+	for _, h := range hosts {
+		c, err := repo.Compile(o.Env, h.Name, secrets)
+		if err != nil {
+			return nil, inventory.Invalid(err)
+		}
+		d, err := Desired(c)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, Target{Name: h.Name, SSH: h.SSH, Desired: d})
+	}
+	return targets, nil
+}
+
+// Secrets decrypts the secrets of environment e, with the identities
+// getenv names (see secret.Identities). An environment that maps no
+// secret needs no identity: the map is then empty.
+func Secrets(dir string, e *spec.Environment, getenv func(string) string) (map[string]string, error) {
+	out := map[string]string{}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	if len(e.Secrets) == 0 {
+		return out, nil
+	}
+	path, err := secret.Path(dir, e.Name)
+	if err != nil {
+		return nil, err
+	}
+	file, err := secret.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := secret.Identities(getenv)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := file.Decrypt(ids)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range vals {
+		out[name] = v.Reveal()
+	}
+	return out, nil
+}
