@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"filippo.io/age"
 	"flag"
 	"fmt"
 	"os"
@@ -43,6 +44,20 @@ func secretPath(repo, env string) (string, error) {
 		return "", &usageError{msg: err.Error()}
 	}
 	return path, nil
+}
+
+// openSecretFile loads the secret file of env in repo and the identities
+// that decrypt it, for the commands that read or re-encrypt values.
+func openSecretFile(s *session, repo, env string) (*secret.File, []age.Identity, error) {
+	f, err := loadSecretFile(repo, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := secret.Identities(s.getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, ids, nil
 }
 
 // loadSecretFile loads the secret file of env in repo.

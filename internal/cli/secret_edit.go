@@ -37,11 +37,7 @@ If the edited view has an error, the secret file is left untouched.`,
 			if err := wantArgs(args, 1, 1, "ENV"); err != nil {
 				return err
 			}
-			f, err := loadSecretFile(repo, args[0])
-			if err != nil {
-				return err
-			}
-			ids, err := secret.Identities(s.getenv)
+			f, ids, err := openSecretFile(s, repo, args[0])
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"tend/internal/secret"
 )
 
 func secretGetCmd() *command {
@@ -23,11 +22,7 @@ A value without a newline is followed by one, so that
 			if err := wantArgs(args, 2, 2, "ENV NAME"); err != nil {
 				return err
 			}
-			f, err := loadSecretFile(repo, args[0])
-			if err != nil {
-				return err
-			}
-			ids, err := secret.Identities(s.getenv)
+			f, ids, err := openSecretFile(s, repo, args[0])
 			if err != nil {
 				return err
 			}

@@ -42,11 +42,7 @@ merge or an older tend left values bound to another list or to none.`,
 			if err != nil {
 				return err
 			}
-			f, err := loadSecretFile(repo, args[0])
-			if err != nil {
-				return err
-			}
-			ids, err := secret.Identities(s.getenv)
+			f, ids, err := openSecretFile(s, repo, args[0])
 			if err != nil {
 				return err
 			}
