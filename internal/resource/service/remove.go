@@ -101,23 +101,9 @@ func (r *Removal) CheckRemove(ctx context.Context, how resource.Removal) (*resou
 // run finishes it.
 func (r *Removal) Remove(ctx context.Context, c *resource.Change, how resource.Removal) error {
 	s := r.service()
-	systemctl := func(verb string) error {
-		if _, err := resource.Command(ctx, "systemctl", verb, "--", s.unit()); err != nil {
-			return fmt.Errorf("service %s: %s: %w", s.Name, verb, err)
-		}
-		return nil
-	}
-	for _, f := range c.Fields {
-		var err error
-		switch {
-		case f.Name == "enabled" && f.To == "enabled":
-			err = systemctl("enable")
-		case f.Name == "enabled":
-			err = systemctl("disable")
-		}
-		if err != nil {
-			return err
-		}
+	systemctl := func(verb string) error { return s.systemctl(ctx, verb) }
+	if err := s.enable(ctx, c); err != nil {
+		return err
 	}
 	for _, f := range c.Fields {
 		var err error

@@ -181,12 +181,7 @@ func (s *Service) Check(ctx context.Context) (*resource.Change, error) {
 // Apply implements resource.Resource: unit file, daemon-reload, enable or
 // disable, then start, stop or restart.
 func (s *Service) Apply(ctx context.Context, c *resource.Change) error {
-	systemctl := func(verb string) error {
-		if _, err := resource.Command(ctx, "systemctl", verb, "--", s.unit()); err != nil {
-			return fmt.Errorf("service %s: %s: %w", s.Name, verb, err)
-		}
-		return nil
-	}
+	systemctl := func(verb string) error { return s.systemctl(ctx, verb) }
 	if c.Has("unit") {
 		if err := os.MkdirAll(s.UnitDir, 0o755); err != nil {
 			return err
@@ -200,17 +195,8 @@ func (s *Service) Apply(ctx context.Context, c *resource.Change) error {
 			return fmt.Errorf("service %s: %w", s.Name, err)
 		}
 	}
-	for _, f := range c.Fields {
-		var err error
-		switch {
-		case f.Name == "enabled" && f.To == "enabled":
-			err = systemctl("enable")
-		case f.Name == "enabled":
-			err = systemctl("disable")
-		}
-		if err != nil {
-			return err
-		}
+	if err := s.enable(ctx, c); err != nil {
+		return err
 	}
 	var err error
 	switch {
@@ -232,6 +218,31 @@ func (s *Service) Apply(ctx context.Context, c *resource.Change) error {
 		}
 		if st.ActiveState == "failed" {
 			return fmt.Errorf("service %s failed right after it started: journalctl -u %s tells why", s.Name, s.unit())
+		}
+	}
+	return nil
+}
+
+// systemctl runs systemctl verb on the service's unit.
+func (s *Service) systemctl(ctx context.Context, verb string) error {
+	if _, err := resource.Command(ctx, "systemctl", verb, "--", s.unit()); err != nil {
+		return fmt.Errorf("service %s: %s: %w", s.Name, verb, err)
+	}
+	return nil
+}
+
+// enable enables or disables the unit as change c's enabled field says.
+func (s *Service) enable(ctx context.Context, c *resource.Change) error {
+	for _, f := range c.Fields {
+		if f.Name != "enabled" {
+			continue
+		}
+		verb := "disable"
+		if f.To == "enabled" {
+			verb = "enable"
+		}
+		if err := s.systemctl(ctx, verb); err != nil {
+			return err
 		}
 	}
 	return nil
