@@ -7,6 +7,7 @@ import (
 
 	"tend/internal/job"
 	"tend/internal/pitr"
+	"tend/internal/resource/postgres"
 	"tend/internal/wire"
 )
 
@@ -28,6 +29,9 @@ func Status(ctx context.Context, now time.Time) (*wire.HostStatus, error) {
 			continue
 		}
 		hs.Databases = append(hs.Databases, c.Status(ctx, a))
+	}
+	if hs.PendingRestart, err = postgres.PendingRestart(ctx); err != nil {
+		hs.PostgresError = err.Error()
 	}
 	return hs, nil
 }

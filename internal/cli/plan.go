@@ -134,4 +134,3 @@ func agentBinary(s *session) (*plan.Binary, error) {
 	}
 	return plan.Self()
 }
-

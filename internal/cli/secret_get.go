@@ -5,7 +5,6 @@ import (
 	"flag"
 	"io"
 	"strings"
-
 )
 
 func secretGetCmd() *command {

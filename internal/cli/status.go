@@ -56,6 +56,14 @@ from CI on a schedule so that a silent failure cannot last. At most
 					continue
 				}
 				hs := r.Status
+				if hs.PostgresError != "" {
+					problems = append(problems, fmt.Sprintf("%s: postgres: %s", r.Host, hs.PostgresError))
+				}
+				if len(hs.PendingRestart) > 0 && !f.asJSON {
+					// Not a failure: the spec chose to leave the restart
+					// to a person (restart: allowed lets tend do it).
+					s.printf("%-12s %-11s %-24s restart pending for %s: restart PostgreSQL when it suits\n", r.Host, "postgres", "settings", strings.Join(hs.PendingRestart, ", "))
+				}
 				for _, j := range hs.Jobs {
 					state := "ok"
 					if j.Problem != "" {

@@ -8,6 +8,11 @@ type HostStatus struct {
 	Protocol  int         `json:"protocol"`
 	Jobs      []JobStatus `json:"jobs"`
 	Databases []*DBStatus `json:"databases"`
+	// PendingRestart: PostgreSQL settings whose new value waits for a
+	// restart the spec did not allow (restart: allowed); PostgresError
+	// says why the server could not be asked.
+	PendingRestart []string `json:"pending_restart,omitempty"`
+	PostgresError  string   `json:"postgres_error,omitempty"`
 }
 
 // JobStatus is the record of a scheduled job's runs (file_backup,

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -11,6 +12,21 @@ import (
 )
 
 const hbaPath = "/etc/postgresql/15/main/pg_hba.conf"
+
+// pendingRestart asks the host's agent for its status (what tend status
+// shows) and returns the settings waiting for a restart.
+func pendingRestart(t *testing.T, l *labtest.Lab) string {
+	t.Helper()
+	out := l.Run(t, "host1", "/var/lib/tend/agent/tend-* agent status")
+	var hs wire.HostStatus
+	if err := json.Unmarshal([]byte(out), &hs); err != nil {
+		t.Fatalf("agent status: %v: %s", err, out)
+	}
+	if hs.PostgresError != "" {
+		t.Fatalf("agent status: %s", hs.PostgresError)
+	}
+	return strings.Join(hs.PendingRestart, ",")
+}
 
 // sqlIn is sql on database db.
 func sqlIn(t *testing.T, l *labtest.Lab, db, q string) string {
@@ -206,8 +222,15 @@ func TestLifecycle(t *testing.T) {
 		if got := sql(t, l, "SELECT current_setting('shared_buffers')"); got != "128MB" {
 			t.Errorf("tend restarted PostgreSQL: shared_buffers %s", got)
 		}
+		// tend status shows the restart that waits.
+		if got := pendingRestart(t, l); got != "shared_buffers" {
+			t.Errorf("agent status: pending restart %q, want shared_buffers", got)
+		}
 		l.Run(t, "host1", "systemctl restart postgresql@15-main")
 		settled(t, l, d)
+		if got := pendingRestart(t, l); got != "" {
+			t.Errorf("agent status after a restart: pending restart %q, want none", got)
+		}
 		if got := sql(t, l, "SELECT current_setting('shared_buffers')"); got != "96MB" {
 			t.Errorf("after a restart: shared_buffers %s", got)
 		}

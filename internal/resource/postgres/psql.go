@@ -107,3 +107,15 @@ func checkName(what, s string) error {
 
 // boolStr formats a boolean attribute for a change.
 func boolStr(b bool) string { return strconv.FormatBool(b) }
+
+// PendingRestart returns the settings of the local server whose new value
+// waits for a restart (pg_settings.pending_restart), sorted; none when
+// PostgreSQL is not installed.
+func PendingRestart(ctx context.Context) ([]string, error) {
+	var names []string
+	_, err := query(ctx, "postgres", "SELECT json_agg(name ORDER BY name) FROM pg_settings WHERE pending_restart", &names)
+	if errors.Is(err, errNoServer) {
+		return nil, nil
+	}
+	return names, err
+}
