@@ -317,7 +317,10 @@ func goarch(m string) string {
 
 // Summary counts a run's results.
 type Summary struct {
-	Hosts, Changed, Removed, Failed int
+	Hosts   int `json:"hosts"`
+	Changed int `json:"changed"`
+	Removed int `json:"removed"`
+	Failed  int `json:"failed"`
 }
 
 // Summarize counts results.
