@@ -216,7 +216,7 @@ func (c *compiler) resource(d *Resource) *Resource {
 			s.Unit, _ = c.renderFile(d, r.Role, s.UnitTemplate, "unit_template")
 		}
 	}
-	r.Spec.check(&checker{r: r, errs: &c.errs})
+	(&checker{r: r, errs: &c.errs}).check()
 	if len(c.errs) > before {
 		return nil
 	}

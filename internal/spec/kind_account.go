@@ -1,4 +1,5 @@
-// Resource kinds of one family: accounts: users, groups, their SSH keys, and environment directories.
+// Resource kinds of one family: accounts: users, groups, their SSH keys, and
+// environment directories.
 // Each kind has its struct, Kind, defaults and check together; the one
 // list of kinds is kinds() in resource.go.
 

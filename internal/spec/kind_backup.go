@@ -1,4 +1,5 @@
-// Resource kinds of one family: backups: PostgreSQL archiving, file snapshots and store replicas.
+// Resource kinds of one family: backups: PostgreSQL archiving, file snapshots
+// and store replicas.
 // Each kind has its struct, Kind, defaults and check together; the one
 // list of kinds is kinds() in resource.go.
 
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -96,9 +96,7 @@ func (s *PostgresBackup) check(c *checker) {
 	if c.has("parallel") && (s.Parallel < 1 || s.Parallel > 64) {
 		c.errf("parallel", "parallel must be between 1 and 64")
 	}
-	if c.lit(s.Schedule) && strings.ContainsAny(s.Schedule, "\n;") {
-		c.errf("schedule", "schedule %q must be a systemd calendar expression such as daily", s.Schedule)
-	}
+	c.calendar("schedule", s.Schedule)
 }
 
 // FileBackup takes deduplicated, encrypted snapshots of paths on a
@@ -147,6 +145,7 @@ func (s *FileBackup) check(c *checker) {
 		c.errf("key", "key must be the repository's write key, 64 lowercase hex digits (from a secret: key: \"{{.backup_key}}\")")
 	}
 	c.goDuration("max_age", s.MaxAge)
+	c.calendar("schedule", s.Schedule)
 }
 
 // Replica pulls a copy of an object store (snapshot repositories,
@@ -203,6 +202,7 @@ func (s *Replica) check(c *checker) {
 	}
 	c.envKeys(s.Env)
 	c.goDuration("max_age", s.MaxAge)
+	c.calendar("schedule", s.Schedule)
 	if c.lit(s.KeepDeleted) && s.KeepDeleted != "" {
 		if _, err := ParseDays(s.KeepDeleted); err != nil {
 			c.errf("keep_deleted", "keep_deleted: %v", err)

@@ -1,4 +1,5 @@
-// Resource kinds of one family: paths on the host: files, directories, symlinks and paths that must not exist.
+// Resource kinds of one family: paths on the host: files, directories,
+// symlinks and paths that must not exist.
 // Each kind has its struct, Kind, defaults and check together; the one
 // list of kinds is kinds() in resource.go.
 

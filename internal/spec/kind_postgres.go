@@ -1,8 +1,13 @@
-// Resource kinds of one family: PostgreSQL: server settings, pg_hba.conf entries, roles and databases.
+// Resource kinds of one family: PostgreSQL: server settings, pg_hba.conf
+// entries, roles and databases.
 // Each kind has its struct, Kind, defaults and check together; the one
 // list of kinds is kinds() in resource.go.
 
 package spec
+
+import (
+	"regexp"
+)
 
 // The kinds of this family.
 const (
@@ -10,6 +15,11 @@ const (
 	KindPostgresHBA      Kind = "postgres_hba"
 	KindPostgresRole     Kind = "postgres_role"
 	KindPostgresDatabase Kind = "postgres_database"
+)
+
+var (
+	pgNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	pgParamRE = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
 )
 
 // PostgresSettings are server settings (postgresql.conf parameters) in a
@@ -61,8 +71,10 @@ func (s *PostgresHBA) check(c *checker) {
 	if s.Type == "local" && s.Address != "" {
 		c.errf("address", "a local entry has no address")
 	}
-	if s.Type != "local" && c.lit(s.Type) {
-		c.required("address", s.Address)
+	if s.Type != "local" && c.lit(s.Type) && c.required("address", s.Address) && c.lit(s.Address) {
+		if err := parseHBAAddress(s.Address); err != nil {
+			c.errf("address", "address %v", err)
+		}
 	}
 }
 

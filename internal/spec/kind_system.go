@@ -6,6 +6,7 @@
 package spec
 
 import (
+	"regexp"
 	"strings"
 )
 
@@ -19,6 +20,36 @@ const (
 	KindCron    Kind = "cron"
 	KindCommand Kind = "command"
 )
+
+var (
+	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	unitRE    = regexp.MustCompile(`^[A-Za-z0-9_.@:\\-]+$`)
+	cronRE    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	sysctlRE  = regexp.MustCompile(`^[a-z0-9_]+([./][A-Za-z0-9_*-]+)+$`)
+	sizeRE    = regexp.MustCompile(`^[1-9][0-9]*[KMG]?$`)
+)
+
+// unit checks the resource's name as a systemd unit name to which tend
+// adds the suffix: systemd refuses longer names, a leading '-', more than
+// one '@', and a name already ending in the suffix would be doubled.
+func (c *checker) unit(suffix string) {
+	n := c.r.Name
+	if _, ctl := controlChar(n); ctl || n == "" || !c.lit(n) {
+		return
+	}
+	switch {
+	case !unitRE.MatchString(n):
+		c.errf("", "invalid name: expected a systemd unit name without %s (letters, digits, and : - _ . @ \\)", suffix)
+	case strings.HasSuffix(n, suffix):
+		c.errf("", "invalid name: give the unit name without %s (tend adds it)", suffix)
+	case len(n)+len(suffix) > 255:
+		c.errf("", "invalid name: a unit name is at most %d characters before %s", 255-len(suffix), suffix)
+	case n[0] == '-' || n[0] == '.':
+		c.errf("", "invalid name: a unit name cannot start with %q", n[0])
+	case strings.Count(n, "@") > 1 || n[0] == '@':
+		c.errf("", "invalid name: a unit name has at most one '@', after the template prefix (name@instance)")
+	}
+}
 
 // Package is a Debian package. Name: the package name.
 type Package struct {
@@ -53,7 +84,7 @@ func (*Service) Kind() Kind { return KindService }
 func (s *Service) defaults() {}
 
 func (s *Service) check(c *checker) {
-	c.name(unitRE, "a systemd unit name without .service")
+	c.unit(".service")
 	if c.has("unit") && c.has("unit_template") {
 		c.errf("unit_template", "unit and unit_template cannot both be set")
 	}
@@ -108,8 +139,10 @@ func (*Timer) Kind() Kind { return KindTimer }
 func (s *Timer) defaults() { or(&s.User, "root") }
 
 func (s *Timer) check(c *checker) {
-	c.name(unitRE, "a systemd unit name without suffix")
-	c.required("on_calendar", s.OnCalendar)
+	c.unit(".timer")
+	if c.required("on_calendar", s.OnCalendar) {
+		c.calendar("on_calendar", s.OnCalendar)
+	}
 	c.required("command", s.Command)
 	c.account("user", s.User)
 }
@@ -129,11 +162,13 @@ func (s *Cron) defaults() { or(&s.User, "root") }
 func (s *Cron) check(c *checker) {
 	c.name(cronRE, "letters, digits, '-' and '_' only (cron ignores other file names in /etc/cron.d)")
 	if c.required("schedule", s.Schedule) && c.lit(s.Schedule) {
-		if f := strings.Fields(s.Schedule); !(len(f) == 5 || len(f) == 1 && strings.HasPrefix(f[0], "@")) {
-			c.errf("schedule", "schedule %q needs five fields (minute hour day month weekday) or @hourly/@daily/...", s.Schedule)
+		if err := parseCron(s.Schedule); err != nil {
+			c.errf("schedule", "schedule %q is not a cron schedule: %v", s.Schedule, err)
 		}
 	}
-	c.required("command", s.Command)
+	if c.required("command", s.Command) && c.lit(s.Command) && strings.ContainsAny(s.Command, "\n\r") {
+		c.errf("command", "command must be one line: cron reads each line of the file as an entry")
+	}
 	c.account("user", s.User)
 }
 

@@ -549,7 +549,7 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 			f.decodeField(r, fd)
 		}
 	}
-	r.Spec.check(&checker{r: r, errs: &l.errs, load: true})
+	(&checker{r: r, errs: &l.errs, load: true}).check()
 	r.Spec.defaults()
 	l.parseInline(f, r.nodes[""], "name")
 	for key, node := range r.nodes {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,11 +92,27 @@ func (c *checker) lit(v string) bool { return !c.load || !strings.Contains(v, "{
 func (c *checker) has(field string) bool { _, ok := c.r.nodes[field]; return ok }
 
 func (c *checker) errf(field, format string, a ...any) {
-	c.errs.add(c.r.fieldPos(field), "%s %s: "+format, append([]any{c.r.Kind, c.r.Name}, a...)...)
+	name := c.r.Name
+	if _, ctl := controlChar(name); ctl {
+		name = strconv.Quote(name)
+	}
+	c.errs.add(c.r.fieldPos(field), "%s %s: "+format, append([]any{c.r.Kind, name}, a...)...)
 }
 
-// name checks the resource's name with re, described by what.
+// check runs the checks every resource takes, then its kind's.
+func (c *checker) check() {
+	if ch, ok := controlChar(c.r.Name); ok {
+		c.errf("", "name holds the control character %q: names are one line of printable text", ch)
+	}
+	c.r.Spec.check(c)
+}
+
+// name checks the resource's name with re, described by what. A name
+// with a control character was reported by check already.
 func (c *checker) name(re *regexp.Regexp, what string) {
+	if _, ctl := controlChar(c.r.Name); ctl {
+		return
+	}
 	if c.r.Name != "" && c.lit(c.r.Name) && !re.MatchString(c.r.Name) {
 		c.errf("", "invalid name: expected %s", what)
 	}
@@ -147,15 +164,8 @@ func (c *checker) account(field, v string) {
 
 var (
 	accountRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}\$?$`)
-	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
-	unitRE    = regexp.MustCompile(`^[A-Za-z0-9_.@:-]+$`)
-	cronRE    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	sysctlRE  = regexp.MustCompile(`^[a-z0-9_]+([./][a-z0-9_*-]+)+$`)
-	sizeRE    = regexp.MustCompile(`^[1-9][0-9]*[KMG]?$`)
 	labelRE   = regexp.MustCompile(`^[^\s/]+$`)
-	pgNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	pgParamRE = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
 )
 
 // relPath checks a path relative to the role's templates/ or files/.
