@@ -78,7 +78,7 @@ func (s *AuthorizedKeys) defaults() {}
 func (s *AuthorizedKeys) check(c *checker) {
 	c.name(accountRE, "the user whose keys these are")
 	if !c.has("keys") {
-		if !c.absent() {
+		if !c.lax() {
 			c.errf("", "keys is required")
 		}
 	}
@@ -108,7 +108,7 @@ func (s *Envdir) defaults() { or(&s.Owner, "root"); or(&s.Group, "root") }
 func (s *Envdir) check(c *checker) {
 	c.absPath("", c.r.Name)
 	if !c.has("vars") {
-		if !c.absent() {
+		if !c.lax() {
 			c.errf("", "vars is required")
 		}
 	}

@@ -70,7 +70,7 @@ func (s *PostgresBackup) check(c *checker) {
 		}
 	}
 	if !c.has("recipients") || len(s.Recipients) == 0 {
-		if !c.absent() {
+		if !c.lax() {
 			c.errf("", "recipients is required: the age public keys (age1...) backups are sealed to")
 		}
 	}
@@ -122,7 +122,7 @@ func (s *FileBackup) defaults() {
 func (s *FileBackup) check(c *checker) {
 	c.name(labelRE, "a label without spaces or '/'")
 	if len(s.Paths) == 0 {
-		if !c.absent() {
+		if !c.lax() {
 			c.errf("", "paths is required: the absolute paths to back up")
 		}
 	}
@@ -132,7 +132,7 @@ func (s *FileBackup) check(c *checker) {
 	c.storeURL("store", s.Store)
 	c.envKeys(s.Env)
 	if len(s.Recipients) == 0 {
-		if !c.absent() {
+		if !c.lax() {
 			c.errf("", "recipients is required: the age public keys (age1...) snapshots are sealed to")
 		}
 	}

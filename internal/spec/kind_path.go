@@ -38,7 +38,7 @@ func (s *File) check(c *checker) {
 			n++
 		}
 	}
-	if n != 1 && !c.absent() {
+	if n != 1 && !c.lax() {
 		c.errf("", "exactly one of content, template or source is required")
 	}
 	c.relPath("template", s.Template)

@@ -36,7 +36,7 @@ func (s *PostgresSettings) defaults() {}
 func (s *PostgresSettings) check(c *checker) {
 	c.name(labelRE, "a label without spaces or '/'")
 	if len(s.Settings) == 0 {
-		if !c.absent() {
+		if !c.lax() {
 			c.errf("", "settings is required")
 		}
 	}

@@ -79,7 +79,16 @@ type checker struct {
 	r    *Resource
 	errs *ErrorList
 	load bool // at load time, fields still holding templates are not checked
+	// decodeErr: a field of the resource failed to decode (an unknown or
+	// misspelt key, a wrong type) and was reported.
+	decodeErr bool
 }
+
+// lax reports whether required fields are not demanded: the resource is
+// to be removed and needs only its name, or a field failed to decode, so
+// that a misspelt key ("conten:") gives one error, not also the missing
+// field it meant.
+func (c *checker) lax() bool { return c.absent() || c.decodeErr }
 
 // absent reports whether the resource says state: absent: then it needs
 // only its name.
@@ -135,7 +144,7 @@ func (c *checker) required(field, v string) bool {
 	if c.has(field) && v != "" {
 		return true
 	}
-	if c.absent() {
+	if c.lax() {
 		return false
 	}
 	c.errf("", "%s is required", field)
