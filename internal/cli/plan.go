@@ -262,6 +262,11 @@ func loadSecrets(s *session, dir string, e *spec.Environment) (map[string]string
 		return nil, err
 	}
 	file, err := secret.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		ref := e.Secrets[0]
+		return nil, hint.Wrap(fmt.Errorf("%s: environment %s maps secret %s, but secret file %s does not exist", ref.Pos, e.Name, ref.Secret, path),
+			fmt.Sprintf("create it with the first secret: tend secret set %s %s", e.Name, ref.Secret))
+	}
 	if err != nil {
 		return nil, err
 	}
