@@ -7,6 +7,7 @@ package spec
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -118,12 +119,34 @@ func (s *Swap) defaults() {}
 
 func (s *Swap) check(c *checker) {
 	c.absPath("", c.r.Name)
-	if c.required("size", s.Size) && c.lit(s.Size) && !sizeRE.MatchString(s.Size) {
-		c.errf("size", "size %q is not a size such as 512M or 1G", s.Size)
+	if c.required("size", s.Size) && c.lit(s.Size) {
+		switch n, ok := swapBytes(s.Size); {
+		case !ok:
+			c.errf("size", "size %q is not a size such as 512M or 1G", s.Size)
+		case n < 40<<10:
+			c.errf("size", "size %q is below 40K, the least mkswap accepts", s.Size)
+		}
 	}
 	if s.Swappiness != nil && (*s.Swappiness < 0 || *s.Swappiness > 100) {
 		c.errf("swappiness", "swappiness %d is out of range 0-100", *s.Swappiness)
 	}
+}
+
+// swapBytes reads a swap size: a number of bytes, or of K, M or G (powers
+// of 1024).
+func swapBytes(s string) (int64, bool) {
+	if !sizeRE.MatchString(s) {
+		return 0, false
+	}
+	shift := map[byte]uint{'K': 10, 'M': 20, 'G': 30}[s[len(s)-1]]
+	if shift > 0 {
+		s = s[:len(s)-1]
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > 1<<(62-shift) {
+		return 0, false
+	}
+	return n << shift, true
 }
 
 // Timer is a scheduled job run by a systemd service and timer pair.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -46,6 +47,12 @@ func parseCalendar(s string) error {
 	if len(f) == 1 && containsFold(calendarShorthands, f[0]) {
 		return nil
 	}
+	if len(f) == 1 && strings.HasPrefix(f[0], "@") {
+		if _, err := strconv.ParseUint(f[0][1:], 10, 63); err != nil {
+			return fmt.Errorf("%q is not @ followed by seconds since 1970", f[0])
+		}
+		return nil
+	}
 	i := 0
 	if isWeekdays(f[0]) {
 		if err := parseWeekdays(f[0]); err != nil {
@@ -68,12 +75,25 @@ func parseCalendar(s string) error {
 			}
 			date = true
 		case i == len(f)-1 && i > 0 && tzRE.MatchString(t):
-			// a time zone: UTC or a tz database name, known only to the host
+			if !knownZone(t) {
+				return fmt.Errorf("unknown time zone %q", t)
+			}
 		default:
 			return fmt.Errorf("unexpected %q", t)
 		}
 	}
 	return nil
+}
+
+// knownZone reports whether tz is a time zone the tz database knows. When
+// the control machine has no tz database at all, any name passes: only the
+// host can tell.
+func knownZone(tz string) bool {
+	if _, err := time.LoadLocation(tz); err == nil {
+		return true
+	}
+	_, err := time.LoadLocation("Europe/Paris")
+	return err != nil
 }
 
 func containsFold(list []string, s string) bool {
@@ -101,7 +121,11 @@ func weekday(s string) bool {
 
 func parseWeekdays(t string) error {
 	for _, item := range strings.Split(t, ",") {
-		for _, d := range strings.SplitN(item, "..", 2) {
+		sep := ".."
+		if !strings.Contains(item, sep) {
+			sep = "-"
+		}
+		for _, d := range strings.SplitN(item, sep, 2) {
 			if !weekday(d) {
 				return fmt.Errorf("%q is not a weekday (Mon, Tue... or Monday...)", d)
 			}
