@@ -63,8 +63,13 @@ func (s *PostgresHBA) defaults() { or(&s.Type, "host") }
 func (s *PostgresHBA) check(c *checker) {
 	c.name(labelRE, "a label without spaces or '/'")
 	c.oneOf("type", s.Type, "local", "host", "hostssl", "hostnossl")
-	c.required("database", s.Database)
-	c.required("user", s.User)
+	for _, f := range []struct{ name, v string }{{"database", s.Database}, {"user", s.User}} {
+		if c.required(f.name, f.v) && c.lit(f.v) {
+			if err := parseHBAList(f.v); err != nil {
+				c.errf(f.name, "%s %v", f.name, err)
+			}
+		}
+	}
 	if c.required("method", s.Method) {
 		c.oneOf("method", s.Method, "trust", "reject", "scram-sha-256", "md5", "password", "peer", "ident", "cert")
 	}

@@ -340,6 +340,26 @@ func parseHBAAddress(s string) error {
 	return nil
 }
 
+// parseHBAList checks a pg_hba.conf database or user field: names
+// separated by commas, each a plain word (all, replication, +group, @file,
+// a name) or a double-quoted name. The fields of an entry are separated by
+// whitespace and '#' starts a comment, so neither may appear unquoted.
+func parseHBAList(s string) error {
+	for _, item := range strings.Split(s, ",") {
+		switch {
+		case item == "":
+			return fmt.Errorf("%q has an empty name in its comma-separated list", s)
+		case strings.HasPrefix(item, `"`):
+			if len(item) < 3 || !strings.HasSuffix(item, `"`) || strings.Contains(item[1:len(item)-1], `"`) {
+				return fmt.Errorf("%q: a quoted name is one \"...\" without quotes inside", s)
+			}
+		case strings.ContainsAny(item, " \t\"#"):
+			return fmt.Errorf("%q: a name with spaces, '#' or quotes must be in double quotes (\"my db\")", s)
+		}
+	}
+	return nil
+}
+
 // calendar checks a field holding a systemd calendar expression.
 func (c *checker) calendar(field, v string) {
 	if c.lit(v) && v != "" {

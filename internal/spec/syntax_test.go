@@ -87,3 +87,24 @@ func TestHBAAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestHBAList(t *testing.T) {
+	for _, ok := range []string{"all", "app", "app,reports", "replication", "+admins", "@users.txt", `"my db"`, `app,"Big Name"`} {
+		if err := parseHBAList(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"my db": "double quotes",
+		"app#x": "double quotes",
+		"app,":  "empty name",
+		`"open`: "quoted name",
+		`"a"b"`: "quoted name",
+		"a\tb":  "double quotes",
+	} {
+		err := parseHBAList(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want one containing %q", in, err, want)
+		}
+	}
+}
