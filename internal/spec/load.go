@@ -268,6 +268,7 @@ func (l *loader) host(f *source, env *Environment, fd field) *HostDecl {
 	h := &HostDecl{Name: fd.key, Pos: f.pos(fd.k), SSH: SSH{User: "root", Port: 22}, Arch: "amd64", Vars: Vars{}}
 	what := "host " + h.Name
 	hasAddress := false
+	before := len(l.errs)
 	for _, x := range f.fields(fd.v, what) {
 		w := what + ": " + x.key
 		switch x.key {
@@ -360,7 +361,9 @@ func (l *loader) host(f *source, env *Environment, fd field) *HostDecl {
 			f.unknown(x, what, hostFields)
 		}
 	}
-	if !hasAddress && fd.v.Kind == yaml.MappingNode || isNull(fd.v) {
+	// A host whose fields were reported (a misspelt "adress:") is not also
+	// told it has no address.
+	if !hasAddress && fd.v.Kind == yaml.MappingNode && len(l.errs) == before || isNull(fd.v) {
 		f.errf(fd.k, "%s has no address: set address: to what SSH connects to", what)
 	}
 	for i, r := range h.Roles {
