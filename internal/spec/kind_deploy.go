@@ -26,6 +26,9 @@ type Git struct {
 
 func (*Git) Kind() Kind { return KindGit }
 
+// holdsData: removing a checkout may lose its local changes (delete_data).
+func (*Git) holdsData() {}
+
 func (s *Git) defaults() {
 	or(&s.Current, "current")
 	or(&s.User, "root")

@@ -57,6 +57,9 @@ type Directory struct {
 
 func (*Directory) Kind() Kind { return KindDirectory }
 
+// holdsData: removing a directory may remove what it holds (delete_data).
+func (*Directory) holdsData() {}
+
 func (s *Directory) defaults() { or(&s.Mode, "0755"); or(&s.Owner, "root"); or(&s.Group, "root") }
 
 func (s *Directory) check(c *checker) {

@@ -107,6 +107,9 @@ type PostgresDatabase struct {
 
 func (*PostgresDatabase) Kind() Kind { return KindPostgresDatabase }
 
+// holdsData: dropping a database deletes its data (delete_data).
+func (*PostgresDatabase) holdsData() {}
+
 func (s *PostgresDatabase) defaults() { or(&s.Encoding, "UTF8") }
 
 func (s *PostgresDatabase) check(c *checker) {

@@ -548,8 +548,8 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				l.parseInline(f, nodes[i], "requires")
 			}
 		case "state":
-			if r.Kind == KindPackage {
-				f.decodeField(r, fd) // present, absent or latest
+			if ownState(r.Kind) {
+				f.decodeField(r, fd) // a package's: present, absent or latest
 				break
 			}
 			if s, ok := f.str(fd.v, fd.key); ok {
@@ -562,8 +562,8 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				}
 			}
 		case "delete_data":
-			if !slices.Contains(dataKinds, r.Kind) {
-				f.errf(fd.k, "%s %s: delete_data: a %s holds no data tend could delete (only %s do)", r.Kind, r.Name, r.Kind, kindNames(dataKinds))
+			if _, ok := r.Spec.(dataHolder); !ok {
+				f.errf(fd.k, "%s %s: delete_data: a %s holds no data tend could delete (only %s do)", r.Kind, r.Name, r.Kind, kindNames(dataKinds()))
 				break
 			}
 			r.DeleteData, _ = f.boolean(fd.v, r.ID+": delete_data")

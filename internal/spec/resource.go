@@ -213,18 +213,36 @@ func (c *checker) goDuration(field, v string) {
 // StateAbsent is the state of a resource to remove.
 const StateAbsent = "absent"
 
-// dataKinds are the kinds whose removal may delete data, and so take
-// delete_data.
-var dataKinds = []Kind{KindDirectory, KindGit, KindPostgresDatabase}
+// dataHolder is a spec whose removal may delete data (a directory's
+// contents, a database), and which so takes delete_data. A kind says so
+// by the method, in its own file.
+type dataHolder interface{ holdsData() }
+
+// dataKinds returns the kinds that hold data, sorted.
+func dataKinds() []Kind {
+	var out []Kind
+	for _, k := range Kinds() {
+		if _, ok := kinds()[k]().(dataHolder); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ownState reports whether the kind has a state field of its own (a
+// package: present, absent or latest), which then replaces the common one.
+func ownState(k Kind) bool {
+	return slices.Contains(specFields(reflect.TypeOf(kinds()[k]()).Elem()), "state")
+}
 
 // commonFields are the keys every resource of kind k takes besides its
 // own fields.
 func commonFields(k Kind) []string {
 	out := []string{"notify", "requires"}
-	if k != KindPackage {
+	if !ownState(k) {
 		out = append(out, "state")
 	}
-	if slices.Contains(dataKinds, k) {
+	if _, ok := kinds()[k]().(dataHolder); ok {
 		out = append(out, "delete_data")
 	}
 	return out
