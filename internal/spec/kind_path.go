@@ -28,6 +28,13 @@ type File struct {
 
 func (*File) Kind() Kind { return KindFile }
 
+func (s *File) fileRefs() []fileRef {
+	return []fileRef{
+		{field: "template", path: s.Template, dir: "templates", fills: "content", into: &s.Content},
+		{field: "source", path: s.Source, dir: "files", fills: "content", into: &s.Content},
+	}
+}
+
 func (s *File) defaults() { or(&s.Mode, "0644"); or(&s.Owner, "root"); or(&s.Group, "root") }
 
 func (s *File) check(c *checker) {

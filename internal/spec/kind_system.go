@@ -82,6 +82,10 @@ type Service struct {
 
 func (*Service) Kind() Kind { return KindService }
 
+func (s *Service) fileRefs() []fileRef {
+	return []fileRef{{field: "unit_template", path: s.UnitTemplate, dir: "templates", fills: "unit", into: &s.Unit}}
+}
+
 func (s *Service) defaults() {}
 
 func (s *Service) check(c *checker) {

@@ -579,9 +579,7 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 			l.parseInline(f, node, key)
 		}
 	}
-	if r.Kind == KindFile || r.Kind == KindService {
-		l.checkTemplateRef(r)
-	}
+	l.checkFileRefs(r)
 	return r
 }
 
@@ -601,30 +599,24 @@ func kindList() string {
 	return strings.Join(s, ", ")
 }
 
-// checkTemplateRef checks at load time that a literal template or source
+// checkFileRefs checks at load time that a literal template or source
 // path names an existing file of the role.
-func (l *loader) checkTemplateRef(r *Resource) {
-	check := func(field, p string) {
+func (l *loader) checkFileRefs(r *Resource) {
+	for _, ref := range fileRefsOf(r.Spec) {
+		p, field := ref.path, ref.field
 		if p == "" || strings.Contains(p, "{{") || strings.HasPrefix(p, "/") || strings.HasPrefix(p, "..") {
-			return
+			continue
 		}
-		if field == "source" {
+		if ref.dir == "files" {
 			fi, err := os.Stat(filepath.Join(l.dir, "roles", r.Role, "files", filepath.FromSlash(p)))
 			if err != nil || !fi.Mode().IsRegular() {
-				l.errs.add(r.fieldPos(field), "%s %s: source: no file roles/%s/files/%s", r.Kind, r.Name, r.Role, p)
+				l.errs.add(r.fieldPos(field), "%s %s: %s: no file roles/%s/files/%s", r.Kind, r.Name, field, r.Role, p)
 			}
-			return
+			continue
 		}
 		if l.repo.files[r.Role][p] == nil {
 			l.errs.add(r.fieldPos(field), "%s %s: %s: no file roles/%s/templates/%s", r.Kind, r.Name, field, r.Role, p)
 		}
-	}
-	switch s := r.Spec.(type) {
-	case *File:
-		check("template", s.Template)
-		check("source", s.Source)
-	case *Service:
-		check("unit_template", s.UnitTemplate)
 	}
 }
 

@@ -210,6 +210,29 @@ func (c *checker) goDuration(field, v string) {
 	}
 }
 
+// fileRef is a field of a spec naming a file of the role whose text fills
+// another field once compiled (a file's template fills its content).
+type fileRef struct {
+	field string  // the YAML name of the field naming the file
+	path  string  // its value: a path under roles/ROLE/DIR/
+	dir   string  // "templates" (rendered) or "files" (copied as is)
+	fills string  // the YAML name of the field it fills
+	into  *string // that field
+}
+
+// fileBacked is a spec with fields filled from files of the role. Load
+// checks the files exist, Compile fills the fields, parity compares what
+// they were filled with.
+type fileBacked interface{ fileRefs() []fileRef }
+
+// fileRefsOf returns the file references of s; none for most kinds.
+func fileRefsOf(s Spec) []fileRef {
+	if fb, ok := s.(fileBacked); ok {
+		return fb.fileRefs()
+	}
+	return nil
+}
+
 // StateAbsent is the state of a resource to remove.
 const StateAbsent = "absent"
 
