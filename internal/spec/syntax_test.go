@@ -3,6 +3,8 @@ package spec
 import (
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The parsers accept what the host's tools accept (examples from
@@ -105,6 +107,31 @@ func TestHBAList(t *testing.T) {
 		err := parseHBAList(in)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want one containing %q", in, err, want)
+		}
+	}
+}
+
+func TestUnitName(t *testing.T) {
+	for name, want := range map[string]string{
+		"nginx":                  "",
+		"postgresql@15-main":     "",
+		"app-worker_2":           "",
+		`sys-devices-x\x2dy`:     "",
+		"nginx.service":          "without .service",
+		"-x":                     "cannot start",
+		"a@b@c":                  "at most one '@'",
+		"@x":                     "at most one '@'",
+		"bad name":               "systemd unit name",
+		strings.Repeat("a", 250): "at most 247",
+	} {
+		errs := ErrorList{}
+		r := &Resource{Kind: KindService, Name: name, Spec: new(Service), nodes: map[string]*yaml.Node{}}
+		(&checker{r: r, errs: &errs}).unit(".service")
+		switch {
+		case want == "" && len(errs) > 0:
+			t.Errorf("%q refused: %v", name, errs)
+		case want != "" && (len(errs) != 1 || !strings.Contains(errs[0].Msg, want)):
+			t.Errorf("%q: errors %v, want one containing %q", name, errs, want)
 		}
 	}
 }
