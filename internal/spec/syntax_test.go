@@ -135,3 +135,15 @@ func TestUnitName(t *testing.T) {
 		}
 	}
 }
+
+func TestNearest(t *testing.T) {
+	known := []string{"content", "template", "source", "mode", "owner", "group", "address", "addresses"}
+	for in, want := range map[string]string{
+		"conten": "content", "contnet": "content", "mod": "mode", "adress": "address",
+		"Owner": "owner", "x": "", "size": "", "addresse": "", "groups": "group",
+	} {
+		if got := nearest(in, known); got != want {
+			t.Errorf("nearest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
