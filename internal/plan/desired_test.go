@@ -60,7 +60,7 @@ func TestDesiredCarriesRemoval(t *testing.T) {
 	if it := byID["file:/etc/motd"]; it.State != "" || it.DeleteData {
 		t.Errorf("file: state %q, delete_data %v; want present", it.State, it.DeleteData)
 	}
-	if got := string(byID["package:jq"].Spec); got != `{"State":"present","PurgeOnRemoval":true}` && got != `{"state":"present","purge_on_removal":true}` {
-		t.Errorf("package spec %s", got)
+	if got := string(byID["package:jq"].Spec); got != `{"state":"present","purge_on_removal":true}` {
+		t.Errorf("package spec %s; want the YAML names, not Go field names", got)
 	}
 }

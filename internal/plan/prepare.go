@@ -1,8 +1,11 @@
 package plan
 
 import (
+	"errors"
+	"fmt"
 	"os"
 
+	"tend/internal/hint"
 	"tend/internal/inventory"
 	"tend/internal/secret"
 	"tend/internal/spec"
@@ -72,6 +75,11 @@ func Secrets(dir string, e *spec.Environment, getenv func(string) string) (map[s
 		return nil, err
 	}
 	file, err := secret.Load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		ref := e.Secrets[0]
+		return nil, hint.Wrap(fmt.Errorf("%s: environment %s maps secret %s, but secret file %s does not exist", ref.Pos, e.Name, ref.Secret, path),
+			fmt.Sprintf("create it with the first secret: tend secret set %s %s", e.Name, ref.Secret))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -199,24 +199,20 @@ func (c *compiler) resource(d *Resource) *Resource {
 	if len(c.errs) > before {
 		return nil
 	}
-	switch s := r.Spec.(type) {
-	case *File:
+	for _, ref := range fileRefsOf(r.Spec) {
 		switch {
-		case s.Template != "":
-			s.Content, _ = c.renderFile(d, r.Role, s.Template, "template")
-		case s.Source != "":
-			data, err := os.ReadFile(filepath.Join(c.repo.Dir, "roles", r.Role, "files", filepath.FromSlash(s.Source)))
+		case ref.path == "":
+		case ref.dir == "templates":
+			*ref.into, _ = c.renderFile(d, r.Role, ref.path, ref.field)
+		default:
+			data, err := os.ReadFile(filepath.Join(c.repo.Dir, "roles", r.Role, ref.dir, filepath.FromSlash(ref.path)))
 			if err != nil {
-				c.errs.add(d.fieldPos("source"), "%s %s: source: cannot read roles/%s/files/%s: %v (%s)", d.Kind, d.Name, r.Role, s.Source, errors.Unwrap(err), c.where())
+				c.errs.add(d.fieldPos(ref.field), "%s %s: %s: cannot read roles/%s/%s/%s: %v (%s)", d.Kind, d.Name, ref.field, r.Role, ref.dir, ref.path, errors.Unwrap(err), c.where())
 			}
-			s.Content = string(data)
-		}
-	case *Service:
-		if s.UnitTemplate != "" {
-			s.Unit, _ = c.renderFile(d, r.Role, s.UnitTemplate, "unit_template")
+			*ref.into = string(data)
 		}
 	}
-	r.Spec.check(&checker{r: r, errs: &c.errs})
+	(&checker{r: r, errs: &c.errs}).check()
 	if len(c.errs) > before {
 		return nil
 	}

@@ -326,3 +326,55 @@ func TestCompileConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderedSyntax checks that values with a syntax are checked again
+// once rendered: a template hides them from Load, not from Compile, and
+// the error points at the field in the role.
+func TestRenderedSyntax(t *testing.T) {
+	dir := writeRepo(t, `
+-- tend.yaml --
+-- roles/db/role.yaml --
+resources:
+  - postgres_hba: app
+    database: app
+    user: app
+    address: "{{ .app_net }}"
+    method: scram-sha-256
+  - timer: vacuum
+    on_calendar: "{{ .vacuum_at }}"
+    command: vacuumdb --all
+-- environments/prod.yaml --
+hosts:
+  good:
+    address: 192.0.2.1
+    roles: [db]
+    vars: {app_net: 10.0.0.0/24, vacuum_at: "Sun 03:00"}
+  bad:
+    address: 192.0.2.2
+    roles: [db]
+    vars: {app_net: 10.0.0.0/33, vacuum_at: "Sun 27:00"}
+`)
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Compile("prod", "good", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Compile("prod", "bad", nil)
+	var l ErrorList
+	if !errors.As(err, &l) {
+		t.Fatalf("error = %v, want an ErrorList", err)
+	}
+	var got []string
+	for _, e := range l {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`roles/db/role.yaml:5:14: postgres_hba app: address "10.0.0.0/33" is not an address range such as 10.0.0.0/8 or fd00::/8`,
+		`roles/db/role.yaml:8:18: timer vacuum: on_calendar "Sun 27:00" is not a systemd calendar expression (such as daily, Mon..Fri 02:00 or *:0/15): hour 27 is out of range 0-23`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}

@@ -143,7 +143,58 @@ func (f *source) fields(n *yaml.Node, what string) []field {
 
 // unknown reports a key that is not one of the known ones.
 func (f *source) unknown(fd field, what string, known []string) {
+	if near := nearest(fd.key, known); near != "" {
+		f.errf(fd.k, "%s: unknown field %q: did you mean %q? (known fields: %s)", what, fd.key, near, strings.Join(known, ", "))
+		return
+	}
 	f.errf(fd.k, "%s: unknown field %q (known fields: %s)", what, fd.key, strings.Join(known, ", "))
+}
+
+// nearest returns the one word of known closest to s, when it is close
+// enough to be a typo (at most 2 edits, and fewer than half of s); "" if
+// none or several are.
+func nearest(s string, known []string) string {
+	best, bestD, ties := "", 3, 0
+	for _, k := range known {
+		d := editDistance(strings.ToLower(s), k)
+		switch {
+		case d < bestD:
+			best, bestD, ties = k, d, 1
+		case d == bestD:
+			ties++
+		}
+	}
+	if ties != 1 || bestD*2 >= len(s) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the Damerau-Levenshtein distance of a and b (optimal
+// string alignment: insertions, deletions, substitutions, swaps of two
+// neighbours), on bytes: field names are ASCII.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }

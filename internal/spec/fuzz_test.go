@@ -42,3 +42,21 @@ func FuzzLoad(f *testing.F) {
 		Parity(r, "fuzz", "production")
 	})
 }
+
+// FuzzSyntax runs the value parsers on any text: they may refuse it, never
+// panic, and a refusal always says why.
+func FuzzSyntax(f *testing.F) {
+	for _, s := range calendarCases {
+		f.Add(s)
+	}
+	for _, s := range []string{"*/5 1-3 * jan mon", "@daily", "10.0.0.0/33", `app,"my db"`, "::1", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, parse := range []func(string) error{parseCalendar, parseCron, parseHBAAddress, parseHBAList} {
+			if err := parse(s); err != nil && err.Error() == "" {
+				t.Fatalf("%q: empty error message", s)
+			}
+		}
+	})
+}

@@ -27,7 +27,7 @@ func Load(dir string) (*Repo, error) {
 		Roles:        map[string]*Role{},
 		inline:       map[*yaml.Node]*template.Template{},
 		files:        map[string]map[string]*template.Template{},
-	}}
+	}, brokenEnvs: map[string]bool{}, brokenRoles: map[string]bool{}}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("repository %s: not a directory", dir)
 	}
@@ -47,6 +47,10 @@ type loader struct {
 	dir  string
 	repo *Repo
 	errs ErrorList
+	// broken holds the environments and roles whose files exist but were
+	// reported as invalid: a reference to one of them is not reported
+	// again as unknown, so one mistake gives one error.
+	brokenEnvs, brokenRoles map[string]bool
 }
 
 // read opens a YAML file of the repository; nil when it cannot.
@@ -106,15 +110,21 @@ func (l *loader) environments() {
 			continue
 		case strings.HasSuffix(e.Name(), ".yml"):
 			l.errs.add(Pos{File: rel}, "environment files end in .yaml: rename it to %s.yaml", strings.TrimSuffix(e.Name(), ".yml"))
+			l.brokenEnvs[strings.TrimSuffix(e.Name(), ".yml")] = true
 			continue
 		case !isYAML:
 			continue
 		case !nameRE.MatchString(name):
 			l.errs.add(Pos{File: rel}, "invalid environment name %q: use lowercase letters, digits, '.', '-' and '_'", name)
+			l.brokenEnvs[name] = true
 			continue
 		}
+		before := len(l.errs)
 		if env := l.environment(name, rel); env != nil {
 			l.repo.Environments[name] = env
+		}
+		if len(l.errs) > before {
+			l.brokenEnvs[name] = true
 		}
 	}
 	if len(l.repo.Environments) == 0 && len(l.errs) == 0 {
@@ -130,8 +140,12 @@ func (l *loader) environments() {
 		switch {
 		case env.Like == name:
 			l.errs.add(env.LikePos, "environment %s cannot be like itself", name)
+		case other == nil && l.brokenEnvs[env.Like]:
+			// reported in its own file
 		case other == nil:
 			l.errs.add(env.LikePos, "like: unknown environment %q (environments: %s)", env.Like, strings.Join(l.repo.EnvironmentNames(), ", "))
+		case l.brokenEnvs[env.Like]:
+			// its hosts may be missing because of the error reported there
 		default:
 			for _, rule := range env.MayDiffer {
 				seg := strings.Split(rule.Path, ".")
@@ -254,6 +268,7 @@ func (l *loader) host(f *source, env *Environment, fd field) *HostDecl {
 	h := &HostDecl{Name: fd.key, Pos: f.pos(fd.k), SSH: SSH{User: "root", Port: 22}, Arch: "amd64", Vars: Vars{}}
 	what := "host " + h.Name
 	hasAddress := false
+	before := len(l.errs)
 	for _, x := range f.fields(fd.v, what) {
 		w := what + ": " + x.key
 		switch x.key {
@@ -346,11 +361,13 @@ func (l *loader) host(f *source, env *Environment, fd field) *HostDecl {
 			f.unknown(x, what, hostFields)
 		}
 	}
-	if !hasAddress && fd.v.Kind == yaml.MappingNode || isNull(fd.v) {
+	// A host whose fields were reported (a misspelt "adress:") is not also
+	// told it has no address.
+	if !hasAddress && fd.v.Kind == yaml.MappingNode && len(l.errs) == before || isNull(fd.v) {
 		f.errf(fd.k, "%s has no address: set address: to what SSH connects to", what)
 	}
 	for i, r := range h.Roles {
-		if l.repo.Roles[r] == nil {
+		if l.repo.Roles[r] == nil && !l.brokenRoles[r] {
 			l.errs.add(h.rolePos[i], "%s: unknown role %q%s", what, r, l.roleList())
 		}
 	}
@@ -380,10 +397,12 @@ func (l *loader) roles() {
 			continue
 		case !nameRE.MatchString(e.Name()):
 			l.errs.add(Pos{File: rel}, "invalid role name %q: use lowercase letters, digits, '.', '-' and '_'", e.Name())
+			l.brokenRoles[e.Name()] = true
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(l.dir, rel, "role.yaml")); err != nil {
 			l.errs.add(Pos{File: rel}, "role %s has no role.yaml", e.Name())
+			l.brokenRoles[e.Name()] = true
 			continue
 		}
 		l.repo.Roles[e.Name()] = &Role{Name: e.Name(), File: rel + "/role.yaml", Vars: Vars{}}
@@ -410,6 +429,8 @@ func (l *loader) role(r *Role) {
 			list, nodes := f.strList(fd.v, "requires")
 			for i, name := range list {
 				switch {
+				case l.repo.Roles[name] == nil && l.brokenRoles[name]:
+					// reported where the role is
 				case l.repo.Roles[name] == nil:
 					f.errf(nodes[i], "requires: unknown role %q%s", name, l.roleList())
 				case name == r.Name:
@@ -509,6 +530,7 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 		}
 	}
 	r.ID = string(r.Kind) + ":" + r.Name
+	before := len(l.errs)
 	for _, fd := range fields[1:] {
 		switch fd.key {
 		case "notify", "requires":
@@ -526,8 +548,8 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				l.parseInline(f, nodes[i], "requires")
 			}
 		case "state":
-			if r.Kind == KindPackage {
-				f.decodeField(r, fd) // present, absent or latest
+			if ownState(r.Kind) {
+				f.decodeField(r, fd) // a package's: present, absent or latest
 				break
 			}
 			if s, ok := f.str(fd.v, fd.key); ok {
@@ -540,8 +562,8 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				}
 			}
 		case "delete_data":
-			if !slices.Contains(dataKinds, r.Kind) {
-				f.errf(fd.k, "%s %s: delete_data: a %s holds no data tend could delete (only %s do)", r.Kind, r.Name, r.Kind, kindNames(dataKinds))
+			if _, ok := r.Spec.(dataHolder); !ok {
+				f.errf(fd.k, "%s %s: delete_data: a %s holds no data tend could delete (only %s do)", r.Kind, r.Name, r.Kind, kindNames(dataKinds()))
 				break
 			}
 			r.DeleteData, _ = f.boolean(fd.v, r.ID+": delete_data")
@@ -549,7 +571,7 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 			f.decodeField(r, fd)
 		}
 	}
-	r.Spec.check(&checker{r: r, errs: &l.errs, load: true})
+	(&checker{r: r, errs: &l.errs, load: true, decodeErr: len(l.errs) > before}).check()
 	r.Spec.defaults()
 	l.parseInline(f, r.nodes[""], "name")
 	for key, node := range r.nodes {
@@ -557,9 +579,7 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 			l.parseInline(f, node, key)
 		}
 	}
-	if r.Kind == KindFile || r.Kind == KindService {
-		l.checkTemplateRef(r)
-	}
+	l.checkFileRefs(r)
 	return r
 }
 
@@ -579,30 +599,24 @@ func kindList() string {
 	return strings.Join(s, ", ")
 }
 
-// checkTemplateRef checks at load time that a literal template or source
+// checkFileRefs checks at load time that a literal template or source
 // path names an existing file of the role.
-func (l *loader) checkTemplateRef(r *Resource) {
-	check := func(field, p string) {
+func (l *loader) checkFileRefs(r *Resource) {
+	for _, ref := range fileRefsOf(r.Spec) {
+		p, field := ref.path, ref.field
 		if p == "" || strings.Contains(p, "{{") || strings.HasPrefix(p, "/") || strings.HasPrefix(p, "..") {
-			return
+			continue
 		}
-		if field == "source" {
+		if ref.dir == "files" {
 			fi, err := os.Stat(filepath.Join(l.dir, "roles", r.Role, "files", filepath.FromSlash(p)))
 			if err != nil || !fi.Mode().IsRegular() {
-				l.errs.add(r.fieldPos(field), "%s %s: source: no file roles/%s/files/%s", r.Kind, r.Name, r.Role, p)
+				l.errs.add(r.fieldPos(field), "%s %s: %s: no file roles/%s/files/%s", r.Kind, r.Name, field, r.Role, p)
 			}
-			return
+			continue
 		}
 		if l.repo.files[r.Role][p] == nil {
 			l.errs.add(r.fieldPos(field), "%s %s: %s: no file roles/%s/templates/%s", r.Kind, r.Name, field, r.Role, p)
 		}
-	}
-	switch s := r.Spec.(type) {
-	case *File:
-		check("template", s.Template)
-		check("source", s.Source)
-	case *Service:
-		check("unit_template", s.UnitTemplate)
 	}
 }
 

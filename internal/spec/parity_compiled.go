@@ -206,11 +206,11 @@ func fieldsOf(r *Resource) map[string]*string {
 	out := map[string]*string{}
 	v := reflect.ValueOf(r.Spec).Elem()
 	t := v.Type()
+	refs := fileRefsOf(r.Spec)
 	for i := range t.NumField() {
 		tag := t.Field(i).Tag.Get("yaml")
-		switch {
-		case r.Kind == KindFile && (tag == "template" || tag == "source"),
-			r.Kind == KindService && tag == "unit_template":
+		// what a file reference filled is compared, not the file's name
+		if slices.ContainsFunc(refs, func(f fileRef) bool { return f.field == tag }) {
 			continue
 		}
 		switch x := v.Field(i).Interface().(type) {
@@ -261,11 +261,10 @@ func fieldKeys(a, b map[string]*string) []string {
 // a list from its first element), else the resource.
 func fieldPosOf(r *Resource, k string) Pos {
 	keys := []string{k, k + "[0]"}
-	switch {
-	case r.Kind == KindFile && k == "content":
-		keys = append(keys, "template", "source")
-	case r.Kind == KindService && k == "unit":
-		keys = append(keys, "unit_template")
+	for _, ref := range fileRefsOf(r.Spec) {
+		if ref.fills == k {
+			keys = append(keys, ref.field)
+		}
 	}
 	for _, key := range keys {
 		if n := r.nodes[key]; n != nil {

@@ -11,38 +11,10 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-	"golang.org/x/crypto/ssh"
 )
 
 // Kind names a kind of resource: the key that starts a resource in a role.
 type Kind string
-
-// The resource kinds. docs/spec.md describes each one's fields.
-const (
-	KindFile             Kind = "file"
-	KindDirectory        Kind = "directory"
-	KindSymlink          Kind = "symlink"
-	KindAbsent           Kind = "absent"
-	KindPackage          Kind = "package"
-	KindService          Kind = "service"
-	KindUser             Kind = "user"
-	KindGroup            Kind = "group"
-	KindAuthorizedKeys   Kind = "authorized_keys"
-	KindSwap             Kind = "swap"
-	KindSysctl           Kind = "sysctl"
-	KindTimer            Kind = "timer"
-	KindCron             Kind = "cron"
-	KindCommand          Kind = "command"
-	KindGit              Kind = "git"
-	KindEnvdir           Kind = "envdir"
-	KindPostgresSettings Kind = "postgres_settings"
-	KindPostgresHBA      Kind = "postgres_hba"
-	KindPostgresBackup   Kind = "postgres_backup"
-	KindFileBackup       Kind = "file_backup"
-	KindReplica          Kind = "replica"
-	KindPostgresRole     Kind = "postgres_role"
-	KindPostgresDatabase Kind = "postgres_database"
-)
 
 // kinds builds a new, empty spec of each kind. It is the one list of kinds.
 func kinds() map[Kind]func() Spec {
@@ -96,294 +68,9 @@ type Spec interface {
 	defaults()
 }
 
-// File is a regular file with exactly one of Content (inline text),
-// Template (a file under the role's templates/, rendered) or Source (a file
-// under the role's files/, copied as is). After Compile, Content holds the
-// file's full contents whichever was used. Name: absolute path.
-type File struct {
-	Content  string `yaml:"content"`
-	Template string `yaml:"template"`
-	Source   string `yaml:"source"`
-	Mode     string `yaml:"mode"`  // octal, default "0644"
-	Owner    string `yaml:"owner"` // default root
-	Group    string `yaml:"group"` // default root
-}
-
-// Directory is a directory. Name: absolute path.
-type Directory struct {
-	Mode  string `yaml:"mode"` // default "0755"
-	Owner string `yaml:"owner"`
-	Group string `yaml:"group"`
-}
-
-// Symlink is a symbolic link to Target. Name: absolute path of the link.
-type Symlink struct {
-	Target string `yaml:"target"`
-}
-
-// Absent is a path that must not exist (file, link or directory tree).
-// Name: absolute path.
-type Absent struct{}
-
-// Package is a Debian package. Name: the package name.
-type Package struct {
-	State string `yaml:"state"` // present (default), absent or latest
-	// PurgeOnRemoval: when the package leaves the spec, tend removes it
-	// (by default a package that leaves the spec stays installed).
-	PurgeOnRemoval bool `yaml:"purge_on_removal"`
-}
-
-// Service is a systemd service. Name: the unit name without ".service".
-// Enabled and Running are left alone when nil. Unit (inline) or
-// UnitTemplate (under templates/) gives the unit file's content; after
-// Compile, Unit holds it whichever was used.
-type Service struct {
-	Enabled      *bool  `yaml:"enabled"`
-	Running      *bool  `yaml:"running"`
-	Unit         string `yaml:"unit"`
-	UnitTemplate string `yaml:"unit_template"`
-}
-
-// User is a system account. Name: the login.
-type User struct {
-	UID    *int     `yaml:"uid"`
-	Group  string   `yaml:"group"`  // primary group; default: a group named like the user
-	Groups []string `yaml:"groups"` // supplementary groups, exactly these
-	Home   string   `yaml:"home"`   // default /home/NAME
-	Shell  string   `yaml:"shell"`  // default /bin/bash
-	System bool     `yaml:"system"`
-}
-
-// Group is a system group. Name: the group name.
-type Group struct {
-	GID    *int `yaml:"gid"`
-	System bool `yaml:"system"`
-}
-
-// AuthorizedKeys are SSH public keys allowed to log in as a user. Name: the
-// user. With Exclusive, keys not listed are removed.
-type AuthorizedKeys struct {
-	Keys      []string `yaml:"keys"`
-	Exclusive bool     `yaml:"exclusive"`
-}
-
-// Swap is a swap file. Name: its absolute path.
-type Swap struct {
-	Size       string `yaml:"size"`       // e.g. "512M", "1G"
-	Swappiness *int   `yaml:"swappiness"` // 0-100, vm.swappiness; left alone when nil
-}
-
-// Sysctl is a kernel parameter, set now and persisted under /etc/sysctl.d.
-// Name: the parameter, e.g. net.ipv4.ip_forward.
-type Sysctl struct {
-	Value string `yaml:"value"`
-}
-
-// Timer is a scheduled job run by a systemd service and timer pair.
-// Name: the unit name without suffix.
-type Timer struct {
-	OnCalendar string `yaml:"on_calendar"` // systemd calendar expression
-	Command    string `yaml:"command"`
-	User       string `yaml:"user"` // default root
-}
-
-// Cron is a scheduled job written as a file in /etc/cron.d. Name: the file
-// name (letters, digits, '-' and '_' only, as cron requires).
-type Cron struct {
-	Schedule string `yaml:"schedule"` // five fields or @daily etc.
-	Command  string `yaml:"command"`
-	User     string `yaml:"user"` // default root
-}
-
-// Command runs a shell command, guarded: it is not run when the path Creates
-// exists or when Unless succeeds. Name: a label.
-type Command struct {
-	Run     string `yaml:"run"`
-	Creates string `yaml:"creates"`
-	Unless  string `yaml:"unless"`
-	User    string `yaml:"user"` // default root
-}
-
-// Git deploys a revision of a repository into releases under the
-// directory Name (NAME/releases/REVISION), points the symlink NAME/CURRENT
-// at it and keeps the Keep newest releases.
-type Git struct {
-	Repo     string `yaml:"repo"`
-	Revision string `yaml:"revision"`
-	Keep     int    `yaml:"keep"`    // default 5
-	Current  string `yaml:"current"` // symlink name, default "current"
-	User     string `yaml:"user"`    // owner of the checkout, default root
-}
-
-// Envdir is a directory holding one file per variable (daemontools
-// envdir). With Secret, files get mode 0600, otherwise 0644. Name: path.
-type Envdir struct {
-	Vars   map[string]string `yaml:"vars"`
-	Secret bool              `yaml:"secret"`
-	Owner  string            `yaml:"owner"`
-	Group  string            `yaml:"group"`
-}
-
-// PostgresSettings are server settings (postgresql.conf parameters) in a
-// file included by the server's configuration. Name: a label.
-type PostgresSettings struct {
-	Settings map[string]string `yaml:"settings"`
-	Restart  string            `yaml:"restart"`
-}
-
-// PostgresHBA is one pg_hba.conf entry. Name: a label.
-type PostgresHBA struct {
-	Type     string `yaml:"type"` // local, host, hostssl or hostnossl; default host
-	Database string `yaml:"database"`
-	User     string `yaml:"user"`
-	Address  string `yaml:"address"` // required except for local
-	Method   string `yaml:"method"`
-}
-
-// PostgresRole is a database role. Name: the role name. Password usually
-// comes from a secret variable: password: "{{.db_password}}".
-type PostgresRole struct {
-	Login      bool   `yaml:"login"`
-	Password   string `yaml:"password"`
-	Superuser  bool   `yaml:"superuser"`
-	CreateDB   bool   `yaml:"createdb"`
-	CreateRole bool   `yaml:"createrole"`
-}
-
-// PostgresBackup archives a PostgreSQL cluster's WAL continuously to an
-// object store and takes base backups on a schedule, for point-in-time
-// recovery. Name: the Debian cluster name, e.g. main.
-type PostgresBackup struct {
-	Version        string            `yaml:"version"`         // PostgreSQL major version; default 15
-	Store          string            `yaml:"store"`           // file:///path or s3://bucket/prefix?endpoint=...
-	Env            map[string]string `yaml:"env"`             // store credentials, usually from secrets
-	Recipients     []string          `yaml:"recipients"`      // age1... public keys the backups are sealed to
-	Schedule       string            `yaml:"schedule"`        // base backups, systemd calendar; default daily
-	KeepCount      int               `yaml:"keep_count"`      // default 7
-	KeepWithin     string            `yaml:"keep_within"`     // default 14d
-	ArchiveTimeout string            `yaml:"archive_timeout"` // default 60s: at most a minute lost
-	Parallel       int               `yaml:"parallel"`        // WAL files pushed or fetched at once; default 4
-}
-
-// FileBackup takes deduplicated, encrypted snapshots of paths on a
-// schedule (see docs/snapshot.md). Name: a label.
-type FileBackup struct {
-	Paths      []string          `yaml:"paths"`      // absolute paths
-	Exclude    []string          `yaml:"exclude"`    // patterns: base names or full paths
-	Store      string            `yaml:"store"`      // the repository's store URL
-	Env        map[string]string `yaml:"env"`        // store credentials, usually from secrets
-	Recipients []string          `yaml:"recipients"` // age1... keys that can read snapshots
-	Key        string            `yaml:"key"`        // the repository's write key (64 hex digits), from a secret
-	Schedule   string            `yaml:"schedule"`   // systemd calendar; default hourly
-	MaxAge     string            `yaml:"max_age"`    // late after this since the last success; default 2h
-}
-
-// Replica pulls a copy of an object store (snapshot repositories,
-// PostgreSQL archives) onto a storage host on a schedule. Name: a label.
-type Replica struct {
-	From        string            `yaml:"from"`         // the source store URL
-	FromDir     string            `yaml:"from_dir"`     // or a data directory: USER@HOST:DIR, pulled with rsync over SSH
-	SSHKey      string            `yaml:"ssh_key"`      // from_dir: the storage host's private key (a secret)
-	HostKey     string            `yaml:"host_key"`     // from_dir: the source host's public host key ("ssh-ed25519 AAAA...")
-	Port        int               `yaml:"port"`         // from_dir: SSH port; default 22
-	KeepHourly  int               `yaml:"keep_hourly"`  // from_dir: dated copies kept; defaults 48 hourly,
-	KeepDaily   int               `yaml:"keep_daily"`   // 14 daily,
-	KeepWeekly  int               `yaml:"keep_weekly"`  // 8 weekly,
-	KeepMonthly int               `yaml:"keep_monthly"` // 12 monthly
-	To          string            `yaml:"to"`           // the replica: a store URL, or for from_dir an absolute directory
-	Env         map[string]string `yaml:"env"`          // TEND_FROM_AWS_... (read-only key), TEND_TO_AWS_...
-	Schedule    string            `yaml:"schedule"`     // default every 15 minutes
-	MaxAge      string            `yaml:"max_age"`      // late after this; default 1h
-	KeepDeleted string            `yaml:"keep_deleted"` // objects deleted at the source are kept this long; default 30d
-}
-
-// PostgresDatabase is a database. Name: the database name.
-type PostgresDatabase struct {
-	Owner    string `yaml:"owner"`
-	Encoding string `yaml:"encoding"` // default UTF8
-}
-
-func (*File) Kind() Kind             { return KindFile }
-func (*Directory) Kind() Kind        { return KindDirectory }
-func (*Symlink) Kind() Kind          { return KindSymlink }
-func (*Absent) Kind() Kind           { return KindAbsent }
-func (*Package) Kind() Kind          { return KindPackage }
-func (*Service) Kind() Kind          { return KindService }
-func (*User) Kind() Kind             { return KindUser }
-func (*Group) Kind() Kind            { return KindGroup }
-func (*AuthorizedKeys) Kind() Kind   { return KindAuthorizedKeys }
-func (*Swap) Kind() Kind             { return KindSwap }
-func (*Sysctl) Kind() Kind           { return KindSysctl }
-func (*Timer) Kind() Kind            { return KindTimer }
-func (*Cron) Kind() Kind             { return KindCron }
-func (*Command) Kind() Kind          { return KindCommand }
-func (*Git) Kind() Kind              { return KindGit }
-func (*Envdir) Kind() Kind           { return KindEnvdir }
-func (*PostgresSettings) Kind() Kind { return KindPostgresSettings }
-func (*PostgresHBA) Kind() Kind      { return KindPostgresHBA }
-func (*PostgresRole) Kind() Kind     { return KindPostgresRole }
-func (*PostgresDatabase) Kind() Kind { return KindPostgresDatabase }
-func (*PostgresBackup) Kind() Kind   { return KindPostgresBackup }
-func (*FileBackup) Kind() Kind       { return KindFileBackup }
-func (*Replica) Kind() Kind          { return KindReplica }
-
 func or(p *string, def string) {
 	if *p == "" {
 		*p = def
-	}
-}
-
-func (s *File) defaults()             { or(&s.Mode, "0644"); or(&s.Owner, "root"); or(&s.Group, "root") }
-func (s *Directory) defaults()        { or(&s.Mode, "0755"); or(&s.Owner, "root"); or(&s.Group, "root") }
-func (s *Symlink) defaults()          {}
-func (s *Absent) defaults()           {}
-func (s *Package) defaults()          { or(&s.State, "present") }
-func (s *Service) defaults()          {}
-func (s *User) defaults()             { or(&s.Shell, "/bin/bash") }
-func (s *Group) defaults()            {}
-func (s *AuthorizedKeys) defaults()   {}
-func (s *Swap) defaults()             {}
-func (s *Sysctl) defaults()           {}
-func (s *Timer) defaults()            { or(&s.User, "root") }
-func (s *Cron) defaults()             { or(&s.User, "root") }
-func (s *Command) defaults()          { or(&s.User, "root") }
-func (s *Envdir) defaults()           { or(&s.Owner, "root"); or(&s.Group, "root") }
-func (s *PostgresSettings) defaults() {}
-func (s *PostgresHBA) defaults()      { or(&s.Type, "host") }
-func (s *PostgresRole) defaults()     {}
-func (s *PostgresDatabase) defaults() { or(&s.Encoding, "UTF8") }
-func (s *FileBackup) defaults() {
-	or(&s.Schedule, "hourly")
-	or(&s.MaxAge, "2h")
-}
-func (s *Replica) defaults() {
-	if s.Port == 0 {
-		s.Port = 22
-	}
-	if s.KeepHourly == 0 && s.KeepDaily == 0 && s.KeepWeekly == 0 && s.KeepMonthly == 0 {
-		s.KeepHourly, s.KeepDaily, s.KeepWeekly, s.KeepMonthly = 48, 14, 8, 12
-	}
-	or(&s.Schedule, "*:0/15")
-	or(&s.MaxAge, "1h")
-	or(&s.KeepDeleted, "30d")
-}
-func (s *PostgresBackup) defaults() {
-	or(&s.Version, "15")
-	or(&s.Schedule, "daily")
-	or(&s.KeepWithin, "14d")
-	or(&s.ArchiveTimeout, "60s")
-	if s.KeepCount == 0 {
-		s.KeepCount = 7
-	}
-	if s.Parallel == 0 {
-		s.Parallel = 4
-	}
-}
-func (s *Git) defaults() {
-	or(&s.Current, "current")
-	or(&s.User, "root")
-	if s.Keep == 0 {
-		s.Keep = 5
 	}
 }
 
@@ -392,7 +79,16 @@ type checker struct {
 	r    *Resource
 	errs *ErrorList
 	load bool // at load time, fields still holding templates are not checked
+	// decodeErr: a field of the resource failed to decode (an unknown or
+	// misspelt key, a wrong type) and was reported.
+	decodeErr bool
 }
+
+// lax reports whether required fields are not demanded: the resource is
+// to be removed and needs only its name, or a field failed to decode, so
+// that a misspelt key ("conten:") gives one error, not also the missing
+// field it meant.
+func (c *checker) lax() bool { return c.absent() || c.decodeErr }
 
 // absent reports whether the resource says state: absent: then it needs
 // only its name.
@@ -405,11 +101,27 @@ func (c *checker) lit(v string) bool { return !c.load || !strings.Contains(v, "{
 func (c *checker) has(field string) bool { _, ok := c.r.nodes[field]; return ok }
 
 func (c *checker) errf(field, format string, a ...any) {
-	c.errs.add(c.r.fieldPos(field), "%s %s: "+format, append([]any{c.r.Kind, c.r.Name}, a...)...)
+	name := c.r.Name
+	if _, ctl := controlChar(name); ctl {
+		name = strconv.Quote(name)
+	}
+	c.errs.add(c.r.fieldPos(field), "%s %s: "+format, append([]any{c.r.Kind, name}, a...)...)
 }
 
-// name checks the resource's name with re, described by what.
+// check runs the checks every resource takes, then its kind's.
+func (c *checker) check() {
+	if ch, ok := controlChar(c.r.Name); ok {
+		c.errf("", "name holds the control character %q: names are one line of printable text", ch)
+	}
+	c.r.Spec.check(c)
+}
+
+// name checks the resource's name with re, described by what. A name
+// with a control character was reported by check already.
 func (c *checker) name(re *regexp.Regexp, what string) {
+	if _, ctl := controlChar(c.r.Name); ctl {
+		return
+	}
 	if c.r.Name != "" && c.lit(c.r.Name) && !re.MatchString(c.r.Name) {
 		c.errf("", "invalid name: expected %s", what)
 	}
@@ -432,7 +144,7 @@ func (c *checker) required(field, v string) bool {
 	if c.has(field) && v != "" {
 		return true
 	}
-	if c.absent() {
+	if c.lax() {
 		return false
 	}
 	c.errf("", "%s is required", field)
@@ -461,34 +173,9 @@ func (c *checker) account(field, v string) {
 
 var (
 	accountRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}\$?$`)
-	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
-	unitRE    = regexp.MustCompile(`^[A-Za-z0-9_.@:-]+$`)
-	cronRE    = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	sysctlRE  = regexp.MustCompile(`^[a-z0-9_]+([./][a-z0-9_*-]+)+$`)
-	sizeRE    = regexp.MustCompile(`^[1-9][0-9]*[KMG]?$`)
 	labelRE   = regexp.MustCompile(`^[^\s/]+$`)
-	pgNameRE  = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	pgParamRE = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
 )
-
-func (s *File) check(c *checker) {
-	c.absPath("", c.r.Name)
-	n := 0
-	for _, f := range []string{"content", "template", "source"} {
-		if c.has(f) {
-			n++
-		}
-	}
-	if n != 1 && !c.absent() {
-		c.errf("", "exactly one of content, template or source is required")
-	}
-	c.relPath("template", s.Template)
-	c.relPath("source", s.Source)
-	c.mode(s.Mode)
-	c.account("owner", s.Owner)
-	c.account("group", s.Group)
-}
 
 // relPath checks a path relative to the role's templates/ or files/.
 func (c *checker) relPath(field, v string) {
@@ -507,204 +194,6 @@ func roleDirOf(field string) string {
 	return "templates/"
 }
 
-func (s *Directory) check(c *checker) {
-	c.absPath("", c.r.Name)
-	c.mode(s.Mode)
-	c.account("owner", s.Owner)
-	c.account("group", s.Group)
-}
-
-func (s *Symlink) check(c *checker) {
-	c.absPath("", c.r.Name)
-	c.required("target", s.Target)
-}
-
-func (s *Absent) check(c *checker) { c.absPath("", c.r.Name) }
-
-func (s *Package) check(c *checker) {
-	c.name(packageRE, "a Debian package name")
-	c.oneOf("state", s.State, "present", "absent", "latest")
-}
-
-func (s *Service) check(c *checker) {
-	c.name(unitRE, "a systemd unit name without .service")
-	if c.has("unit") && c.has("unit_template") {
-		c.errf("unit_template", "unit and unit_template cannot both be set")
-	}
-	c.relPath("unit_template", s.UnitTemplate)
-}
-
-func (s *User) check(c *checker) {
-	c.name(accountRE, "a user name (lowercase letters, digits, '_' and '-')")
-	c.account("group", s.Group)
-	for _, g := range s.Groups {
-		c.account("groups", g)
-	}
-	if s.Home != "" {
-		c.absPath("home", s.Home)
-	}
-	if s.UID != nil && (*s.UID < 0 || *s.UID > 65534) {
-		c.errf("uid", "uid %d is out of range 0-65534", *s.UID)
-	}
-}
-
-func (s *Group) check(c *checker) {
-	c.name(accountRE, "a group name (lowercase letters, digits, '_' and '-')")
-	if s.GID != nil && (*s.GID < 0 || *s.GID > 65534) {
-		c.errf("gid", "gid %d is out of range 0-65534", *s.GID)
-	}
-}
-
-func (s *AuthorizedKeys) check(c *checker) {
-	c.name(accountRE, "the user whose keys these are")
-	if !c.has("keys") {
-		if !c.absent() {
-			c.errf("", "keys is required")
-		}
-	}
-	for i, k := range s.Keys {
-		if !c.lit(k) {
-			continue
-		}
-		if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || len(rest) > 0 {
-			c.errf(fmt.Sprintf("keys[%d]", i), "key %d is not an SSH public key line (\"[options] ssh-ed25519 AAAA... comment\")", i+1)
-		}
-	}
-}
-
-func (s *Swap) check(c *checker) {
-	c.absPath("", c.r.Name)
-	if c.required("size", s.Size) && c.lit(s.Size) && !sizeRE.MatchString(s.Size) {
-		c.errf("size", "size %q is not a size such as 512M or 1G", s.Size)
-	}
-	if s.Swappiness != nil && (*s.Swappiness < 0 || *s.Swappiness > 100) {
-		c.errf("swappiness", "swappiness %d is out of range 0-100", *s.Swappiness)
-	}
-}
-
-func (s *Sysctl) check(c *checker) {
-	c.name(sysctlRE, "a kernel parameter such as net.ipv4.ip_forward")
-	c.required("value", s.Value)
-}
-
-func (s *Timer) check(c *checker) {
-	c.name(unitRE, "a systemd unit name without suffix")
-	c.required("on_calendar", s.OnCalendar)
-	c.required("command", s.Command)
-	c.account("user", s.User)
-}
-
-func (s *Cron) check(c *checker) {
-	c.name(cronRE, "letters, digits, '-' and '_' only (cron ignores other file names in /etc/cron.d)")
-	if c.required("schedule", s.Schedule) && c.lit(s.Schedule) {
-		if f := strings.Fields(s.Schedule); !(len(f) == 5 || len(f) == 1 && strings.HasPrefix(f[0], "@")) {
-			c.errf("schedule", "schedule %q needs five fields (minute hour day month weekday) or @hourly/@daily/...", s.Schedule)
-		}
-	}
-	c.required("command", s.Command)
-	c.account("user", s.User)
-}
-
-func (s *Command) check(c *checker) {
-	c.name(labelRE, "a label without spaces or '/'")
-	c.required("run", s.Run)
-	if s.Creates != "" {
-		c.absPath("creates", s.Creates)
-	}
-	c.account("user", s.User)
-}
-
-func (s *Git) check(c *checker) {
-	c.absPath("", c.r.Name)
-	c.required("repo", s.Repo)
-	c.required("revision", s.Revision)
-	if s.Keep < 0 || s.Keep > 1000 {
-		c.errf("keep", "keep %d is out of range 1-1000", s.Keep)
-	} else if c.has("keep") && s.Keep == 0 {
-		c.errf("keep", "keep must be at least 1 (the current release)")
-	}
-	if c.lit(s.Current) && s.Current != "" && strings.ContainsAny(s.Current, "/") {
-		c.errf("current", "current %q must be a plain name inside the directory", s.Current)
-	}
-	c.account("user", s.User)
-}
-
-func (s *Envdir) check(c *checker) {
-	c.absPath("", c.r.Name)
-	if !c.has("vars") {
-		if !c.absent() {
-			c.errf("", "vars is required")
-		}
-	}
-	for k := range s.Vars {
-		if !envKeyRE.MatchString(k) {
-			c.errf("vars."+k, "variable name %q must be letters, digits and '_'", k)
-		}
-	}
-	c.account("owner", s.Owner)
-	c.account("group", s.Group)
-}
-
-var (
-	pgVersionRE = regexp.MustCompile(`^[0-9]{1,2}$`)
-	clusterRE   = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-	storeRE     = regexp.MustCompile(`^(file:///|s3://)`)
-	recipientRE = regexp.MustCompile(`^age1[02-9ac-hj-np-z]{58}$`)
-)
-
-func (s *PostgresBackup) check(c *checker) {
-	c.name(clusterRE, "a Debian cluster name (letters, digits, '_' and '-'), e.g. main")
-	if c.lit(s.Version) && s.Version != "" && !pgVersionRE.MatchString(s.Version) {
-		c.errf("version", "version %q is not a PostgreSQL major version such as 15", s.Version)
-	}
-	if c.required("store", s.Store) && c.lit(s.Store) && !storeRE.MatchString(s.Store) {
-		c.errf("store", "store %q must be a file:///path or s3://bucket/prefix URL", s.Store)
-	}
-	for k := range s.Env {
-		if !envKeyRE.MatchString(k) {
-			c.errf("env."+k, "variable name %q must be letters, digits and '_'", k)
-		}
-	}
-	if !c.has("recipients") || len(s.Recipients) == 0 {
-		if !c.absent() {
-			c.errf("", "recipients is required: the age public keys (age1...) backups are sealed to")
-		}
-	}
-	for _, r := range s.Recipients {
-		if c.lit(r) && !recipientRE.MatchString(r) {
-			c.errf("recipients", "recipient %q is not an age public key (age1...)", r)
-		}
-	}
-	if c.has("keep_count") && s.KeepCount < 1 {
-		c.errf("keep_count", "keep_count must be at least 1")
-	}
-	if c.lit(s.KeepWithin) && s.KeepWithin != "" {
-		if _, err := ParseDays(s.KeepWithin); err != nil {
-			c.errf("keep_within", "keep_within: %v", err)
-		}
-	}
-	if c.lit(s.ArchiveTimeout) && s.ArchiveTimeout != "" {
-		d, err := time.ParseDuration(s.ArchiveTimeout)
-		if err != nil || d < time.Second || d > time.Hour || d%time.Second != 0 {
-			c.errf("archive_timeout", "archive_timeout %q must be whole seconds between 1s and 1h, e.g. 60s", s.ArchiveTimeout)
-		}
-	}
-	if c.has("parallel") && (s.Parallel < 1 || s.Parallel > 64) {
-		c.errf("parallel", "parallel must be between 1 and 64")
-	}
-	if c.lit(s.Schedule) && strings.ContainsAny(s.Schedule, "\n;") {
-		c.errf("schedule", "schedule %q must be a systemd calendar expression such as daily", s.Schedule)
-	}
-}
-
-var hexKeyRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
-func (c *checker) storeURL(field, v string) {
-	if c.required(field, v) && c.lit(v) && !storeRE.MatchString(v) {
-		c.errf(field, "%s %q must be a file:///path or s3://bucket/prefix URL", field, v)
-	}
-}
-
 func (c *checker) envKeys(env map[string]string) {
 	for k := range env {
 		if !envKeyRE.MatchString(k) {
@@ -721,145 +210,62 @@ func (c *checker) goDuration(field, v string) {
 	}
 }
 
-func (s *FileBackup) check(c *checker) {
-	c.name(labelRE, "a label without spaces or '/'")
-	if len(s.Paths) == 0 {
-		if !c.absent() {
-			c.errf("", "paths is required: the absolute paths to back up")
-		}
-	}
-	for _, p := range s.Paths {
-		c.absPath("paths", p)
-	}
-	c.storeURL("store", s.Store)
-	c.envKeys(s.Env)
-	if len(s.Recipients) == 0 {
-		if !c.absent() {
-			c.errf("", "recipients is required: the age public keys (age1...) snapshots are sealed to")
-		}
-	}
-	for _, r := range s.Recipients {
-		if c.lit(r) && !recipientRE.MatchString(r) {
-			c.errf("recipients", "recipient %q is not an age public key (age1...)", r)
-		}
-	}
-	if c.required("key", s.Key) && c.lit(s.Key) && !hexKeyRE.MatchString(s.Key) {
-		c.errf("key", "key must be the repository's write key, 64 lowercase hex digits (from a secret: key: \"{{.backup_key}}\")")
-	}
-	c.goDuration("max_age", s.MaxAge)
+// fileRef is a field of a spec naming a file of the role whose text fills
+// another field once compiled (a file's template fills its content).
+type fileRef struct {
+	field string  // the YAML name of the field naming the file
+	path  string  // its value: a path under roles/ROLE/DIR/
+	dir   string  // "templates" (rendered) or "files" (copied as is)
+	fills string  // the YAML name of the field it fills
+	into  *string // that field
 }
 
-var remoteDirRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]*@[A-Za-z0-9.:\[\]-]+:/`)
+// fileBacked is a spec with fields filled from files of the role. Load
+// checks the files exist, Compile fills the fields, parity compares what
+// they were filled with.
+type fileBacked interface{ fileRefs() []fileRef }
 
-func (s *Replica) check(c *checker) {
-	c.name(labelRE, "a label without spaces or '/'")
-	switch {
-	case c.has("from") && c.has("from_dir"):
-		c.errf("", "give either from (a store) or from_dir (a data directory), not both")
-	case c.has("from_dir"):
-		if c.lit(s.FromDir) && !remoteDirRE.MatchString(s.FromDir) {
-			c.errf("from_dir", "from_dir %q must be USER@HOST:/absolute/dir", s.FromDir)
-		}
-		c.absPath("to", s.To)
-		c.required("ssh_key", s.SSHKey)
-		c.required("host_key", s.HostKey)
-		if c.has("port") && (s.Port < 1 || s.Port > 65535) {
-			c.errf("port", "port must be between 1 and 65535")
-		}
-	default:
-		c.storeURL("from", s.From)
-		c.storeURL("to", s.To)
+// fileRefsOf returns the file references of s; none for most kinds.
+func fileRefsOf(s Spec) []fileRef {
+	if fb, ok := s.(fileBacked); ok {
+		return fb.fileRefs()
 	}
-	c.envKeys(s.Env)
-	c.goDuration("max_age", s.MaxAge)
-	if c.lit(s.KeepDeleted) && s.KeepDeleted != "" {
-		if _, err := ParseDays(s.KeepDeleted); err != nil {
-			c.errf("keep_deleted", "keep_deleted: %v", err)
-		}
-	}
-}
-
-// ParseDays reads a duration that may use days and weeks: "14d", "2w",
-// "36h", "1w2d".
-func ParseDays(s string) (time.Duration, error) {
-	var total time.Duration
-	rest := s
-	for rest != "" {
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i == 0 || i == len(rest) {
-			return 0, fmt.Errorf("invalid duration %q: use a number and a unit (w, d, h, m), e.g. 14d", s)
-		}
-		n, _ := strconv.Atoi(rest[:i])
-		unit := map[byte]time.Duration{'w': 7 * 24 * time.Hour, 'd': 24 * time.Hour, 'h': time.Hour, 'm': time.Minute}[rest[i]]
-		if unit == 0 {
-			return 0, fmt.Errorf("invalid duration %q: unknown unit %q (use w, d, h or m)", s, rest[i])
-		}
-		total += time.Duration(n) * unit
-		rest = rest[i+1:]
-	}
-	if total <= 0 {
-		return 0, fmt.Errorf("invalid duration %q", s)
-	}
-	return total, nil
-}
-
-func (s *PostgresSettings) check(c *checker) {
-	c.name(labelRE, "a label without spaces or '/'")
-	if len(s.Settings) == 0 {
-		if !c.absent() {
-			c.errf("", "settings is required")
-		}
-	}
-	for k := range s.Settings {
-		if !pgParamRE.MatchString(k) {
-			c.errf("settings."+k, "setting name %q is not a PostgreSQL parameter name", k)
-		}
-	}
-}
-
-func (s *PostgresHBA) check(c *checker) {
-	c.name(labelRE, "a label without spaces or '/'")
-	c.oneOf("type", s.Type, "local", "host", "hostssl", "hostnossl")
-	c.required("database", s.Database)
-	c.required("user", s.User)
-	if c.required("method", s.Method) {
-		c.oneOf("method", s.Method, "trust", "reject", "scram-sha-256", "md5", "password", "peer", "ident", "cert")
-	}
-	if s.Type == "local" && s.Address != "" {
-		c.errf("address", "a local entry has no address")
-	}
-	if s.Type != "local" && c.lit(s.Type) {
-		c.required("address", s.Address)
-	}
-}
-
-func (s *PostgresRole) check(c *checker) { c.name(pgNameRE, "a lowercase PostgreSQL identifier") }
-
-func (s *PostgresDatabase) check(c *checker) {
-	c.name(pgNameRE, "a lowercase PostgreSQL identifier")
-	if s.Owner != "" && c.lit(s.Owner) && !pgNameRE.MatchString(s.Owner) {
-		c.errf("owner", "owner %q is not a lowercase PostgreSQL identifier", s.Owner)
-	}
+	return nil
 }
 
 // StateAbsent is the state of a resource to remove.
 const StateAbsent = "absent"
 
-// dataKinds are the kinds whose removal may delete data, and so take
-// delete_data.
-var dataKinds = []Kind{KindDirectory, KindGit, KindPostgresDatabase}
+// dataHolder is a spec whose removal may delete data (a directory's
+// contents, a database), and which so takes delete_data. A kind says so
+// by the method, in its own file.
+type dataHolder interface{ holdsData() }
+
+// dataKinds returns the kinds that hold data, sorted.
+func dataKinds() []Kind {
+	var out []Kind
+	for _, k := range Kinds() {
+		if _, ok := kinds()[k]().(dataHolder); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// ownState reports whether the kind has a state field of its own (a
+// package: present, absent or latest), which then replaces the common one.
+func ownState(k Kind) bool {
+	return slices.Contains(specFields(reflect.TypeOf(kinds()[k]()).Elem()), "state")
+}
 
 // commonFields are the keys every resource of kind k takes besides its
 // own fields.
 func commonFields(k Kind) []string {
 	out := []string{"notify", "requires"}
-	if k != KindPackage {
+	if !ownState(k) {
 		out = append(out, "state")
 	}
-	if slices.Contains(dataKinds, k) {
+	if _, ok := kinds()[k]().(dataHolder); ok {
 		out = append(out, "delete_data")
 	}
 	return out

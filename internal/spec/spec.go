@@ -3,6 +3,12 @@
 // problem is reported with its file:line:column, all at once. It compiles the
 // model into each host's ordered, rendered resources and compares
 // environments for parity. It reads files but never contacts hosts.
+//
+// The resource kinds live by family in kind_*.go, each kind's struct (with
+// its YAML and JSON names), defaults and checks together; resource.go holds
+// the one list of kinds (kinds), the decoding and the checker, and syntax.go
+// the parsers of values the host would refuse (calendar, cron, pg_hba
+// addresses). Adding a kind touches its family's file and that list.
 package spec
 
 import (
