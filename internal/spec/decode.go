@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"tend/internal/hint"
 )
 
 // source is one YAML file being decoded: its name relative to the
@@ -156,7 +158,7 @@ func (f *source) unknown(fd field, what string, known []string) {
 func nearest(s string, known []string) string {
 	best, bestD, ties := "", 3, 0
 	for _, k := range known {
-		d := editDistance(strings.ToLower(s), k)
+		d := hint.Distance(strings.ToLower(s), k)
 		switch {
 		case d < bestD:
 			best, bestD, ties = k, d, 1
@@ -168,33 +170,6 @@ func nearest(s string, known []string) string {
 		return ""
 	}
 	return best
-}
-
-// editDistance is the Damerau-Levenshtein distance of a and b (optimal
-// string alignment: insertions, deletions, substitutions, swaps of two
-// neighbours), on bytes: field names are ASCII.
-func editDistance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }

@@ -25,7 +25,7 @@ func Nearest(name string, names []string) string {
 		if n == name || abs(len(n)-len(name)) > limit {
 			continue
 		}
-		d := distance(name, n)
+		d := hint.Distance(name, n)
 		if d < bestD || d == bestD && (len(n) < len(best) || len(n) == len(best) && n < best) {
 			best, bestD = n, d
 		}
@@ -38,33 +38,6 @@ func abs(n int) int {
 		return -n
 	}
 	return n
-}
-
-// distance is the optimal string alignment distance of a and b: the
-// Levenshtein distance, with a swap of two neighbours counted as one edit
-// (ngnix, nginx).
-func distance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
 }
 
 // unknown is the error for a package the apt cache has no version of;
