@@ -34,7 +34,12 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 	if err := spec.CheckParity(repo, o.Env); err != nil {
 		return nil, inventory.Invalid(err)
 	}
-	// Hosts first: a typo in --limit or an unknown host key is reported
+	// A missing secrets file is a mistake in the repository: said before
+	// anything else is needed (an SSH key, the secrets identity).
+	if _, err := secretFile(repo.Dir, e); err != nil {
+		return nil, inventory.Invalid(err)
+	}
+	// Hosts next: a typo in --limit or an unknown host key is reported
 	// without asking for the secrets identity.
 	hosts, err := inventory.Reach(repo, o.Options)
 	if err != nil {
@@ -70,16 +75,11 @@ func Secrets(dir string, e *spec.Environment, getenv func(string) string) (map[s
 	if len(e.Secrets) == 0 {
 		return out, nil
 	}
-	path, err := secret.Path(dir, e.Name)
+	path, err := secretFile(dir, e)
 	if err != nil {
 		return nil, err
 	}
 	file, err := secret.Load(path)
-	if errors.Is(err, os.ErrNotExist) {
-		ref := e.Secrets[0]
-		return nil, hint.Wrap(fmt.Errorf("%s: environment %s maps secret %s, but secret file %s does not exist", ref.Pos, e.Name, ref.Secret, path),
-			fmt.Sprintf("create it with the first secret: tend secret set %s %s", e.Name, ref.Secret))
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,4 +95,22 @@ func Secrets(dir string, e *spec.Environment, getenv func(string) string) (map[s
 		out[name] = v.Reveal()
 	}
 	return out, nil
+}
+
+// secretFile returns the path of the secrets file of e, which maps
+// secrets; an error says which mapping needs it when it does not exist.
+func secretFile(dir string, e *spec.Environment) (string, error) {
+	if len(e.Secrets) == 0 {
+		return "", nil
+	}
+	path, err := secret.Path(dir, e.Name)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		ref := e.Secrets[0]
+		return "", hint.Wrap(fmt.Errorf("%s: environment %s maps secret %s, but secret file %s does not exist", ref.Pos, e.Name, ref.Secret, path),
+			fmt.Sprintf("create it with the first secret: tend secret set %s %s", e.Name, ref.Secret))
+	}
+	return path, nil
 }
