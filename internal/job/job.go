@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"tend/internal/atomicfile"
@@ -74,7 +75,16 @@ func Load(path string) (*Config, error) {
 
 // Run runs the job with the binary self and records the outcome. The
 // error is the command's: a failed job fails the systemd unit too.
+//
+// Two runs of one job never overlap (a timer firing while someone runs the
+// job by hand): the second is refused at once, and not recorded as a
+// failure of the job.
 func Run(ctx context.Context, c *Config, self string) error {
+	unlock, err := lockJob(c)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	start := time.Now().UTC()
 	env := os.Environ()
 	if c.EnvDir != "" {
@@ -89,12 +99,36 @@ func Run(ctx context.Context, c *Config, self string) error {
 	cmd.Dir = "/"
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	err = cmd.Run()
 	os.Stdout.Write(out.Bytes()) // to the journal
 	if err != nil {
 		err = fmt.Errorf("tend %s: %v: %s", c.Args[0], err, lastLines(out.String(), 5))
 	}
 	return record(c, start, out.String(), err)
+}
+
+// lockJob takes the job's lock (a flock next to its status file, released
+// by the kernel when the process dies).
+func lockJob(c *Config) (unlock func(), err error) {
+	path := c.statusFile() + ".lock"
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: lock: %w", c.Name, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("job %s: another run is in progress (%s): this one did not start", c.Name, strings.TrimSpace(string(b)))
+		}
+		return nil, fmt.Errorf("job %s: lock %s: %w", c.Name, path, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d, since %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339))), 0)
+	return func() { f.Close() }, nil
 }
 
 func record(c *Config, start time.Time, out string, runErr error) error {

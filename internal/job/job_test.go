@@ -3,7 +3,9 @@ package job
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +70,47 @@ func TestCheck(t *testing.T) {
 				t.Errorf("problem = %q, want %q", tc.st.Problem, tc.want)
 			}
 		})
+	}
+}
+
+// TestRunsNeverOverlap: a run started while another of the same job is in
+// progress is refused at once, and the job's record shows only the first.
+func TestRunsNeverOverlap(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "go")
+	c := &Config{Name: "j", Kind: "file_backup", Args: []string{"-c", `echo started > ` + filepath.Join(dir, "started") + `; read x < ` + fifo},
+		MaxAge: "1h", StatusFile: filepath.Join(dir, "status", "j.json")}
+	if err := exec.Command("mkfifo", fifo).Run(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), c, "/bin/sh") }()
+	for { // until the first run's command is running
+		if _, err := os.Stat(filepath.Join(dir, "started")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the first run ended early: %v", err)
+		default:
+		}
+		runtime.Gosched()
+	}
+	err := Run(context.Background(), c, "/bin/sh")
+	if err == nil || !strings.Contains(err.Error(), "another run is in progress (pid ") {
+		t.Fatalf("a second run beside the first: %v", err)
+	}
+	if err := os.WriteFile(fifo, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the first run: %v", err)
+	}
+	st, err := read(c.StatusFile)
+	if err != nil || st.Failures != 0 || st.LastSuccess.IsZero() {
+		t.Errorf("the refused run was recorded: %+v, %v", st, err)
+	}
+	if err := Run(context.Background(), c, "/bin/true"); err != nil {
+		t.Errorf("a run after the first ended: %v", err)
 	}
 }
