@@ -1,6 +1,7 @@
 package pitr
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +47,35 @@ func TestParseRecoveryLog(t *testing.T) {
 	}
 	if got := parseRecoveryLog("").reached(); got == "" {
 		t.Error("reached() of nothing is empty")
+	}
+}
+
+func TestCheckStop(t *testing.T) {
+	w := &Window{Backup: Backup{Timeline: 1, SegSize: segSize}, Last: segName(7)}
+	target := time.Date(2026, 12, 3, 8, 40, 57, 0, time.UTC)
+	at := func(no uint64) recoveryStop {
+		return recoveryStop{endedBeforeTarget: true, hasRedoDone: true, redoDone: lsnIn(no, 0x148), lastXact: target}
+	}
+	for _, c := range []struct {
+		name   string
+		target Target
+		stop   recoveryStop
+		want   string // a fragment of the error, "" for none
+	}{
+		{"latest at the last segment", Target{Latest: true}, at(7), ""},
+		{"latest short of the archive", Target{Latest: true}, at(5), "recovery reached only LSN 0/5000148, last transaction at 2026-12-03T08:40:57Z (segment 000000010000000000000005) but the archive holds WAL up to 000000010000000000000007"},
+		{"latest, the server failed", Target{Latest: true}, recoveryStop{}, "nothing was promoted"},
+		{"time reached", Target{Time: target}, recoveryStop{stopped: true, stopBefore: true, stopTime: target.Add(time.Millisecond)}, ""},
+		{"time beyond the archive", Target{Time: target}, at(7), "the archive ends before 2026-12-03T08:40:57Z: recovery reached LSN 0/7000148"},
+		{"time, the server failed", Target{Time: target}, recoveryStop{hasRedoDone: true}, "nothing was promoted"},
+		{"time, stopped too early", Target{Time: target}, recoveryStop{stopped: true, stopBefore: true, stopTime: target}, "not after the target"},
+	} {
+		err := checkStop(c.target, w, c.stop)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: error %v, want %q", c.name, err, c.want)
+		}
 	}
 }

@@ -259,29 +259,14 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	}
 	stop := parseRecoveryLog(logSince())
 	reached := stop.reached()
-	switch {
-	case o.Target.Latest:
-		if !stop.endedBeforeTarget || !stop.hasRedoDone {
-			return nil, fmt.Errorf("recovery failed: the server stopped before the end of the archive; nothing was promoted. Its log:\n%s", logTail())
+	if err := checkStop(o.Target, w, stop); err != nil {
+		if errors.Is(err, errStopUnknown) {
+			return nil, fmt.Errorf("%w. Its log:\n%s", err, logTail())
 		}
-		endSeg := SegmentOf(b.Timeline, stop.redoDone, b.SegSize)
-		last, ok := ParseSegment(w.Last, b.SegSize)
-		if !ok || endSeg.No < last.No {
-			return nil, hint.New(fmt.Sprintf("recovery reached only %s (segment %s) but the archive holds WAL up to %s: the store failed during the restore; nothing was promoted, the server is stopped",
-				reached, endSeg.Name(b.SegSize), w.Last), "check the store (tend db status, tend db check) and run the restore again")
-		}
+		return nil, err
+	}
+	if o.Target.Latest {
 		settings["recovery_target_lsn"] = stop.redoDone.String()
-	default:
-		if stop.endedBeforeTarget {
-			return nil, hint.New(fmt.Sprintf("the archive ends before %s: recovery reached %s; nothing was promoted, the server is stopped", o.Target, reached),
-				"pick an earlier time, or restore --to latest to get the end of the archive")
-		}
-		if !stop.stopped {
-			return nil, fmt.Errorf("recovery failed: the server stopped before reaching %s; nothing was promoted. Its log:\n%s", o.Target, logTail())
-		}
-		if stop.stopBefore && !stop.stopTime.IsZero() && !stop.stopTime.After(o.Target.Time) {
-			return nil, fmt.Errorf("recovery stopped at a transaction of %s, not after the target %s; nothing was promoted", stop.stopTime.Format(time.RFC3339Nano), o.Target)
-		}
 	}
 	say("recovery stopped at %s as asked; promoting", reached)
 	settings["recovery_target_action"] = "promote"
@@ -339,6 +324,40 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	}
 	res.Duration = time.Since(began).Round(time.Millisecond).String()
 	return res, nil
+}
+
+var errStopUnknown = errors.New("recovery failed: the server stopped without reaching its target; nothing was promoted")
+
+// checkStop says whether the first recovery run stopped where it was
+// asked to, so that promoting there is right: for a time target, at that
+// time; for latest, in the last segment of w's unbroken run. An error
+// says what was reached.
+func checkStop(t Target, w *Window, stop recoveryStop) error {
+	b := w.Backup
+	reached := stop.reached()
+	if t.Latest {
+		if !stop.endedBeforeTarget || !stop.hasRedoDone {
+			return errStopUnknown
+		}
+		endSeg := SegmentOf(b.Timeline, stop.redoDone, b.SegSize)
+		last, ok := ParseSegment(w.Last, b.SegSize)
+		if !ok || endSeg.TLI != last.TLI || endSeg.No < last.No {
+			return hint.New(fmt.Sprintf("recovery reached only %s (segment %s) but the archive holds WAL up to %s: the store failed during the restore; nothing was promoted, the server is stopped",
+				reached, endSeg.Name(b.SegSize), w.Last), "check the store (tend db status, tend db check) and run the restore again")
+		}
+		return nil
+	}
+	if stop.endedBeforeTarget {
+		return hint.New(fmt.Sprintf("the archive ends before %s: recovery reached %s; nothing was promoted, the server is stopped", t, reached),
+			"pick an earlier time, or restore --to latest to get the end of the archive")
+	}
+	if !stop.stopped {
+		return errStopUnknown
+	}
+	if stop.stopBefore && !stop.stopTime.IsZero() && !stop.stopTime.After(t.Time) {
+		return fmt.Errorf("recovery stopped at a transaction of %s, not after the target %s; nothing was promoted", stop.stopTime.Format(time.RFC3339Nano), t)
+	}
+	return nil
 }
 
 // pgctl starts a private server on data, without waiting.
