@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,6 +135,36 @@ func (p *pitrLab) switchAndWait(host string, failing bool) string {
 	return ""
 }
 
+// controlField reads a field of pg_controldata on host's cluster.
+func (p *pitrLab) controlField(host, field string) string {
+	p.t.Helper()
+	out := p.l.MustEnter(p.t, host, "runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_controldata", "/var/lib/postgresql/15/main")
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == field {
+			return strings.TrimSpace(v)
+		}
+	}
+	p.t.Fatalf("%s: no %q in pg_controldata:\n%s", host, field, out)
+	return ""
+}
+
+// notPromoted checks that host's cluster, restored from a backup of
+// timeline 1, is stopped or in recovery, not accepting writes, and still on
+// timeline 1 (a promotion starts a new one).
+func (p *pitrLab) notPromoted(host string) {
+	p.t.Helper()
+	if out, err := p.l.Enter(p.t, host, "runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-c", "SELECT pg_is_in_recovery()"); err == nil && strings.TrimSpace(out) != "t" {
+		p.t.Errorf("%s: the server accepts writes after a failed restore (pg_is_in_recovery = %q)", host, out)
+	}
+	state := p.controlField(host, "Database cluster state")
+	if state == "in production" || state == "shut down" {
+		p.t.Errorf("%s: cluster state %q after a failed restore, want a cluster still in recovery", host, state)
+	}
+	if tli := p.controlField(host, "Latest checkpoint's TimeLineID"); tli != "1" {
+		p.t.Errorf("%s: timeline %s after a failed restore: it was promoted", host, tli)
+	}
+}
+
 func TestPITR(t *testing.T) {
 	p := newPITRLab(t)
 	p.tend("apply", "production")
@@ -149,6 +181,10 @@ func TestPITR(t *testing.T) {
 	p.sql("host1", "INSERT INTO t (v) VALUES ('A')")
 	between := p.sql("host1", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 	p.sql("host1", "INSERT INTO t (v) VALUES ('B')")
+	// No transaction commits after this time until row C: a target here
+	// is inside the window (the segment is archived after it) but beyond
+	// the archive's last transaction.
+	afterB := p.sql("host1", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
 	p.switchAndWait("host1", false)
 
 	out := p.tend("db", "backups", "production")
@@ -170,6 +206,12 @@ func TestPITR(t *testing.T) {
 	if got := p.sql("host2", "SELECT string_agg(v, ',' ORDER BY v) FROM t"); got != "A,B" {
 		t.Errorf("restore to latest: rows %q, want A,B", got)
 	}
+
+	// A target the archive does not reach: an error saying what was
+	// reached; the cluster is left stopped in recovery, never promoted.
+	p.tendFails(1, []string{"db", "restore", "production", "--to", afterB, "--onto", "host2"},
+		"the archive ends before", "recovery reached LSN ", "last transaction at ", "nothing was promoted")
+	p.notPromoted("host2")
 
 	// Outside the window: a clear error, nothing touched.
 	p.tendFails(1, []string{"db", "restore", "production", "--to", "2001-01-01T00:00:00Z", "--onto", "host2"},
@@ -239,9 +281,40 @@ func TestPITR(t *testing.T) {
 	if len(segs) < 3 {
 		t.Fatalf("too few archived segments: %v", keys)
 	}
+	// wal-fetch failing in the middle of a restore to latest (the base
+	// backup is fetched; a later segment reads back as garbage, as from a
+	// store gone bad): the restore fails and the copy on host2 is not
+	// promoted short of the archive's end.
+	if len(segs) < 4 {
+		t.Fatalf("too few archived segments: %v", keys)
+	}
+	good := getObjectBytes(t, st, segs[len(segs)-3])
+	if err := st.Put(ctx, segs[len(segs)-3], strings.NewReader("not a sealed segment"), 20, store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p.tendFails(1, []string{"db", "restore", "production", "--to", "latest", "--onto", "host2"}, "nothing was promoted")
+	p.notPromoted("host2")
+	if err := st.Put(ctx, segs[len(segs)-3], bytes.NewReader(good), int64(len(good)), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	victim := segs[len(segs)-2] // a later segment of timeline 1 is archived
 	if err := st.Delete(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
 	p.tendFails(1, []string{"db", "check", "production"}, "gap")
+}
+
+func getObjectBytes(t *testing.T, st store.Store, key string) []byte {
+	t.Helper()
+	rc, err := st.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"tend/internal/atomicfile"
+	"tend/internal/hint"
 	"time"
 )
 
@@ -130,14 +131,26 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	say("base backup restored (%d MB)", b.Size>>20)
 
 	restoreCmd := fmt.Sprintf("%s agent wal-fetch --config %s %%f %%p", o.Binary, o.FetchConfig)
+	// Recovery runs twice. First it stops short of promotion: at the
+	// target time (recovery_target_action = shutdown), or, for latest, at
+	// the end of the WAL it could fetch (an unreachable LSN target makes
+	// PostgreSQL stop there instead of promoting). tend reads from the log
+	// where it stopped and checks that it is the target asked for (for
+	// latest: the archive's last segment). Only then does it start again,
+	// with a target at that very point, to promote: a store that fails in
+	// between makes the second run stop short of its target, and
+	// PostgreSQL never promotes short of a target.
 	settings := map[string]string{
-		"restore_command":          restoreCmd,
-		"recovery_target_action":   "promote",
-		"recovery_target_timeline": "current",
+		"restore_command":           restoreCmd,
+		"recovery_target_action":    "shutdown",
+		"recovery_target_timeline":  "current",
+		"recovery_target_inclusive": "true",
+		"timezone":                  "UTC", // times in the log
 	}
-	if !o.Target.Latest {
+	if o.Target.Latest {
+		settings["recovery_target_lsn"] = "FFFFFFFF/FFFFFFFF"
+	} else {
 		settings["recovery_target_time"] = o.Target.Time.UTC().Format("2006-01-02 15:04:05.999999+00")
-		settings["recovery_target_inclusive"] = "true"
 	}
 	var conf string
 	if o.Scratch {
@@ -169,79 +182,105 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	}
 
 	logPath := filepath.Join("/var/log/postgresql", "postgresql-"+c.Version+"-"+c.Cluster+".log")
-	var logStart int64
 	if o.Scratch {
 		logPath = filepath.Join(data, "restore.log")
-	} else if fi, err := os.Stat(logPath); err == nil {
-		logStart = fi.Size()
 	}
-	logTail := func() string {
+	var logStart int64
+	markLog := func() {
+		logStart = 0
+		if fi, err := os.Stat(logPath); err == nil {
+			logStart = fi.Size()
+		}
+	}
+	logSince := func() string {
 		f, err := os.Open(logPath)
 		if err != nil {
 			return ""
 		}
 		defer f.Close()
 		f.Seek(logStart, io.SeekStart)
-		buf, _ := io.ReadAll(io.LimitReader(f, 1<<20))
-		return lastLines(string(buf), 15)
+		buf, _ := io.ReadAll(io.LimitReader(f, 8<<20))
+		return string(buf)
 	}
+	logTail := func() string { return lastLines(logSince(), 15) }
 	psqlExtra := []string{}
+	start := func() error {
+		markLog()
+		if o.Scratch {
+			if err := c.pgctl(ctx, data, logPath, conf); err != nil {
+				return fmt.Errorf("starting the drill server: %v\n%s", err, logTail())
+			}
+			return nil
+		}
+		exec.CommandContext(ctx, "systemctl", "start", c.Unit()).Run() // the wait below tells
+		return nil
+	}
 	if o.Scratch {
 		psqlExtra = []string{"-h", data, "-p", "5499"}
-		if err := c.pgctl(ctx, data, logPath, conf); err != nil {
-			os.RemoveAll(data)
-			return nil, fmt.Errorf("starting the drill server: %v\n%s", err, logTail())
-		}
 		defer func() {
 			stop := exec.Command("runuser", "-u", "postgres", "--", filepath.Join(c.BinDir(), "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
 			stop.Dir = "/"
 			stop.Run()
 			os.RemoveAll(data)
 		}()
-	} else {
-		say("starting %s in recovery", c.Unit())
-		exec.CommandContext(ctx, "systemctl", "start", c.Unit()).Run() // the wait below tells
 	}
-	// Wait for the end of recovery: promoted, or the server gone. When the
-	// archive ends before the target time, every archived transaction
-	// precedes it: the state at that time is the end of the archive, so
-	// recovery goes on to the end (PostgreSQL stops with an error instead).
 	deadline := time.Now().Add(o.Timeout)
-	retried := false
-	for {
-		out, err := c.psql(ctx, "SELECT pg_is_in_recovery();", psqlExtra...)
-		if err == nil && out == "f" {
-			break
-		}
-		if err != nil && !c.running(ctx, data) {
-			tail := logTail()
-			if !retried && !o.Target.Latest && strings.Contains(tail, "recovery ended before configured recovery target was reached") {
-				retried = true
-				say("the archive ends before %s: nothing was committed after its end; replaying to the end", o.Target)
-				delete(settings, "recovery_target_time")
-				delete(settings, "recovery_target_inclusive")
-				if err := writeOwned(conf, renderConf(settings), uid, gid); err != nil {
-					return nil, err
+	// wait waits for the server to stop (promoted false) or to be promoted.
+	wait := func(promote bool) error {
+		for {
+			out, err := c.psql(ctx, "SELECT pg_is_in_recovery();", psqlExtra...)
+			if err == nil && out == "f" {
+				if promote {
+					return nil
 				}
-				if o.Scratch {
-					if err := c.pgctl(ctx, data, logPath, conf); err != nil {
-						return nil, fmt.Errorf("starting the drill server: %v\n%s", err, logTail())
-					}
-				} else {
-					exec.CommandContext(ctx, "systemctl", "start", c.Unit()).Run()
-				}
-				continue
+				return fmt.Errorf("the server left recovery before tend checked where it stopped: do not use it; its log:\n%s", logTail())
 			}
-			return nil, fmt.Errorf("recovery failed: the server stopped; nothing was promoted. Its log:\n%s", tail)
+			if err != nil && !c.running(ctx, data) {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("recovery did not end within %s; the server is left running in recovery, not promoted. Its log:\n%s", o.Timeout, logTail())
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("recovery did not end within %s; the server is left running in recovery. Its log:\n%s", o.Timeout, logTail())
+	}
+
+	say("replaying WAL to %s (stopping there, before promotion)", o.Target)
+	if err := start(); err != nil {
+		os.RemoveAll(data)
+		return nil, err
+	}
+	if err := wait(false); err != nil {
+		return nil, err
+	}
+	stop := parseRecoveryLog(logSince())
+	reached := stop.reached()
+	if err := checkStop(o.Target, w, stop); err != nil {
+		if errors.Is(err, errStopUnknown) {
+			return nil, fmt.Errorf("%w. Its log:\n%s", err, logTail())
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+		return nil, err
+	}
+	if o.Target.Latest {
+		settings["recovery_target_lsn"] = stop.redoDone.String()
+	}
+	say("recovery stopped at %s as asked; promoting", reached)
+	settings["recovery_target_action"] = "promote"
+	if err := writeOwned(conf, renderConf(settings), uid, gid); err != nil {
+		return nil, err
+	}
+	if err := start(); err != nil {
+		return nil, err
+	}
+	if err := wait(true); err != nil {
+		return nil, err
+	}
+	if out, err := c.psql(ctx, "SELECT pg_is_in_recovery();", psqlExtra...); err != nil || out != "f" {
+		return nil, fmt.Errorf("recovery failed: the server stopped before reaching %s again; nothing was promoted. Its log:\n%s", reached, logTail())
 	}
 	var st struct {
 		Replayed *time.Time `json:"replayed"`
@@ -256,19 +295,18 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 		res.ReplayedTo = st.Replayed.UTC()
 	}
 	// The new timeline's history file says where recovery ended.
-	hist, err := os.ReadFile(filepath.Join(data, "pg_wal", fmt.Sprintf("%08X.history", st.TLI)))
-	if err == nil {
-		if end, ok := switchPoint(string(hist), b.Timeline); ok {
-			res.EndLSN = end.String()
-			endSeg := SegmentOf(b.Timeline, end, b.SegSize)
-			if o.Target.Latest {
-				last, _ := ParseSegment(w.Last, b.SegSize)
-				if endSeg.No < last.No {
-					return nil, fmt.Errorf("recovery stopped at %s (segment %s) but the archive holds WAL up to %s: the restore is incomplete; the server was promoted but should not be used",
-						end, endSeg.Name(b.SegSize), w.Last)
-				}
-			}
-		}
+	histPath := filepath.Join(data, "pg_wal", fmt.Sprintf("%08X.history", st.TLI))
+	hist, err := os.ReadFile(histPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading the new timeline's history file, which says where recovery ended: %w; the server was promoted but the restore is not verified: do not use it", err)
+	}
+	end, ok := switchPoint(string(hist), b.Timeline)
+	if !ok {
+		return nil, fmt.Errorf("%s does not say where timeline %d ended; the server was promoted but the restore is not verified: do not use it", histPath, b.Timeline)
+	}
+	res.EndLSN = end.String()
+	if o.Target.Latest && end < stop.redoDone {
+		return nil, fmt.Errorf("recovery ended at %s, before %s which the first run reached; the server was promoted but should not be used", end, stop.redoDone)
 	}
 	if !o.Target.Latest && !res.ReplayedTo.IsZero() && res.ReplayedTo.After(o.Target.Time) {
 		return nil, fmt.Errorf("recovery replayed a transaction of %s, after the target %s", res.ReplayedTo.Format(time.RFC3339Nano), o.Target)
@@ -286,6 +324,40 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	}
 	res.Duration = time.Since(began).Round(time.Millisecond).String()
 	return res, nil
+}
+
+var errStopUnknown = errors.New("recovery failed: the server stopped without reaching its target; nothing was promoted")
+
+// checkStop says whether the first recovery run stopped where it was
+// asked to, so that promoting there is right: for a time target, at that
+// time; for latest, in the last segment of w's unbroken run. An error
+// says what was reached.
+func checkStop(t Target, w *Window, stop recoveryStop) error {
+	b := w.Backup
+	reached := stop.reached()
+	if t.Latest {
+		if !stop.endedBeforeTarget || !stop.hasRedoDone {
+			return errStopUnknown
+		}
+		endSeg := SegmentOf(b.Timeline, stop.redoDone, b.SegSize)
+		last, ok := ParseSegment(w.Last, b.SegSize)
+		if !ok || endSeg.TLI != last.TLI || endSeg.No < last.No {
+			return hint.New(fmt.Sprintf("recovery reached only %s (segment %s) but the archive holds WAL up to %s: the store failed during the restore; nothing was promoted, the server is stopped",
+				reached, endSeg.Name(b.SegSize), w.Last), "check the store (tend db status, tend db check) and run the restore again")
+		}
+		return nil
+	}
+	if stop.endedBeforeTarget {
+		return hint.New(fmt.Sprintf("the archive ends before %s: recovery reached %s; nothing was promoted, the server is stopped", t, reached),
+			"pick an earlier time, or restore --to latest to get the end of the archive")
+	}
+	if !stop.stopped {
+		return errStopUnknown
+	}
+	if stop.stopBefore && !stop.stopTime.IsZero() && !stop.stopTime.After(t.Time) {
+		return fmt.Errorf("recovery stopped at a transaction of %s, not after the target %s; nothing was promoted", stop.stopTime.Format(time.RFC3339Nano), t)
+	}
+	return nil
 }
 
 // pgctl starts a private server on data, without waiting.
