@@ -50,7 +50,7 @@ func (r *Repo) Ls(ctx context.Context, sn *Snapshot, path string) ([]LsEntry, er
 	if err := r.needIdentity("ls"); err != nil {
 		return nil, err
 	}
-	x, err := r.LoadIndex(ctx)
+	x, err := r.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (r *Repo) Diff(ctx context.Context, a, b *Snapshot) ([]Change, error) {
 	if err := r.needIdentity("diff"); err != nil {
 		return nil, err
 	}
-	x, err := r.LoadIndex(ctx)
+	x, err := r.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 	if err := r.needIdentity("restore"); err != nil {
 		return nil, err
 	}
-	x, err := r.LoadIndex(ctx)
+	x, err := r.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
