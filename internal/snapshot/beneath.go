@@ -126,31 +126,31 @@ func tempName() string {
 
 // mkdir makes directory p (mode 0700 until its metadata is set). An
 // existing directory is kept; anything else there (a file, a symlink) is
-// replaced by the directory.
-func (b *beneath) mkdir(p string) error {
+// replaced by the directory. It reports whether it made one.
+func (b *beneath) mkdir(p string) (bool, error) {
 	fd, name, err := b.parent(p)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unix.Close(fd)
 	err = unix.Mkdirat(fd, name, 0o700)
 	if errors.Is(err, unix.EEXIST) {
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("restore: %s: %w", b.show(p), err)
+			return false, fmt.Errorf("restore: %s: %w", b.show(p), err)
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			return nil
+			return false, nil
 		}
 		if err := unix.Unlinkat(fd, name, 0); err != nil {
-			return fmt.Errorf("restore: replace %s by a directory: %w", b.show(p), err)
+			return false, fmt.Errorf("restore: replace %s by a directory: %w", b.show(p), err)
 		}
 		err = unix.Mkdirat(fd, name, 0o700)
 	}
 	if err != nil {
-		return fmt.Errorf("restore: mkdir %s: %w", b.show(p), err)
+		return false, fmt.Errorf("restore: mkdir %s: %w", b.show(p), err)
 	}
-	return nil
+	return true, nil
 }
 
 // replace makes an entry under a temporary name in p's parent with make,

@@ -171,11 +171,14 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 		p := ""
 		for _, c := range strings.Split(strings.TrimPrefix(parent, "/"), "/") {
 			p += "/" + c
-			if err := bn.mkdir(p); err != nil {
+			made, err := bn.mkdir(p)
+			if err != nil {
 				return nil, err
 			}
-			if err := bn.setMeta(p, &Node{Type: TypeDir, Mode: 0o755, UID: uint32(os.Geteuid()), GID: uint32(os.Getegid()), MTime: time.Now().UnixNano()}); err != nil {
-				return nil, err
+			if made { // an existing parent is left as it is
+				if err := bn.setMeta(p, &Node{Type: TypeDir, Mode: 0o755, UID: uint32(os.Geteuid()), GID: uint32(os.Getegid()), MTime: time.Now().UnixNano()}); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -210,7 +213,7 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 	}
 	res := &RestoreResult{}
 	for _, d := range dirs { // parents come before their children
-		if err := bn.mkdir(d.path); err != nil {
+		if _, err := bn.mkdir(d.path); err != nil {
 			return nil, err
 		}
 		res.Dirs++

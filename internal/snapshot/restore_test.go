@@ -94,6 +94,17 @@ func TestSnapshotRestoreSymlinkEscape(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
 				t.Errorf("partial restore created %s outside --to", filepath.Join(outside, "sub"))
 			}
+
+			// An existing parent of a partial restore keeps its mode.
+			to3 := t.TempDir()
+			must(t, os.MkdirAll(filepath.Join(to3, src), 0o711))
+			must(t, os.Chmod(filepath.Join(to3, src), 0o711))
+			if _, err := e.admin.Restore(context.Background(), sn, src+"/sub", to3, 0); err != nil {
+				t.Fatalf("partial restore: %v", err)
+			}
+			if fi, _ := os.Stat(filepath.Join(to3, src)); fi == nil || fi.Mode().Perm() != 0o711 {
+				t.Errorf("partial restore changed an existing parent: %v", fi)
+			}
 		})
 	}
 }
