@@ -32,13 +32,19 @@ type CheckResult struct {
 func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
 	res := &CheckResult{}
 	problem := func(f string, a ...any) { res.Problems = append(res.Problems, fmt.Sprintf(f, a...)) }
-	sns, err := r.Snapshots(ctx)
+	sns, bad, err := r.readSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
-	x, err := r.LoadIndex(ctx)
+	for _, b := range bad {
+		problem("%s", b)
+	}
+	x, badIdx, err := r.loadIndex(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for _, b := range badIdx {
+		problem("%s", b)
 	}
 	res.Snapshots, res.Packs, res.Blobs = len(sns), len(x.packs), len(x.entries)
 	sizes := map[ID]int64{}

@@ -101,7 +101,9 @@ func (r *Repo) LastDrill(ctx context.Context) (*Drill, error) {
 	defer rc.Close()
 	var d Drill
 	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&d); err != nil {
-		return nil, fmt.Errorf("%s: %w", last, err)
+		// Not a drill record (garbage): list goes on without it.
+		r.logf("warning: skipping %s: not a drill record: %v", last, err)
+		return nil, nil
 	}
 	return &d, nil
 }

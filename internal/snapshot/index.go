@@ -177,8 +177,31 @@ func (r *Repo) writeIndex(ctx context.Context, packs []indexPack) (ID, error) {
 }
 
 // LoadIndex reads every index object. Blobs indexed twice (after an
-// interrupted prune) keep one location.
+// interrupted prune) keep one location. An index object that is not one
+// of this repository's (garbage, another key) is an error: prune and
+// check must not take its packs for unindexed ones.
 func (r *Repo) LoadIndex(ctx context.Context) (*Index, error) {
+	x, bad, err := r.loadIndex(ctx)
+	if err == nil && len(bad) > 0 {
+		err = bad[0]
+	}
+	return x, err
+}
+
+// readIndex is LoadIndex for reading snapshot contents (restore, ls,
+// diff): bad index objects are skipped with a warning, since every blob
+// read is verified against its keyed ID anyway; a blob only they held is
+// then reported missing.
+func (r *Repo) readIndex(ctx context.Context) (*Index, error) {
+	x, bad, err := r.loadIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.warnBad(bad)
+	return x, nil
+}
+
+func (r *Repo) loadIndex(ctx context.Context) (*Index, []*badObject, error) {
 	var keys []string
 	var total int64
 	err := r.st.List(ctx, prefixIndex, func(i store.Info) error {
@@ -187,7 +210,7 @@ func (r *Repo) LoadIndex(ctx context.Context) (*Index, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list index: %w", err)
+		return nil, nil, fmt.Errorf("list index: %w", err)
 	}
 	// Each blob takes 45 bytes in an index object: this capacity is an
 	// upper bound, so the slice never grows (and untouched pages of an
@@ -195,11 +218,18 @@ func (r *Repo) LoadIndex(ctx context.Context) (*Index, error) {
 	x := &Index{entries: make([]entry, 0, total/45+1)}
 	packPos := map[ID]uint32{}
 	var mu sync.Mutex
+	var bad []*badObject
+	badIndex := func(key, why string) error {
+		mu.Lock()
+		bad = append(bad, &badObject{Key: key, Why: why})
+		mu.Unlock()
+		return nil
+	}
 	err = parallel(ctx, len(keys), 4, func(i int) error {
 		key := keys[i]
 		id, err := ParseID(strings.TrimPrefix(key, prefixIndex))
 		if err != nil {
-			return fmt.Errorf("index object %s: unexpected name", key)
+			return badIndex(key, "not an index object (unexpected name)")
 		}
 		rc, err := r.st.Get(ctx, key)
 		if err != nil {
@@ -208,7 +238,7 @@ func (r *Repo) LoadIndex(ctx context.Context) (*Index, error) {
 		defer rc.Close()
 		sr, err := newOpenStream(&r.k.meta, indexMagic, rc)
 		if err != nil {
-			return fmt.Errorf("index %s: %w", id.Short(), err)
+			return badIndex(key, fmt.Sprintf("index %s: %v", id.Short(), err))
 		}
 		var part []entry
 		var parts []struct {
@@ -227,7 +257,10 @@ func (r *Repo) LoadIndex(ctx context.Context) (*Index, error) {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("index %s: %w", id.Short(), err)
+			// Segments before the damage were authenticated: what they
+			// listed stays usable for reading.
+			flush(&mu, x, packPos, &part, &parts)
+			return badIndex(key, fmt.Sprintf("index %s: %v", id.Short(), err))
 		}
 		flush(&mu, x, packPos, &part, &parts)
 		mu.Lock()
@@ -236,10 +269,11 @@ func (r *Repo) LoadIndex(ctx context.Context) (*Index, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	x.sort()
-	return x, nil
+	slices.SortFunc(bad, func(a, b *badObject) int { return strings.Compare(a.Key, b.Key) })
+	return x, bad, nil
 }
 
 // flush moves decoded blobs into the index under mu.

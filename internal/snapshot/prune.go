@@ -320,9 +320,17 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 	if err != nil {
 		return nil, err
 	}
-	sns, err := r.Snapshots(ctx)
+	sns, bad, err := r.readSnapshots(ctx)
 	if err != nil {
 		return nil, err
+	}
+	r.warnBad(bad)
+	// A damaged object may be one of ours whose blobs are unknown: delete
+	// and mark no blob while one is there (unindexed packs are still
+	// handled: no snapshot decides those).
+	keepBlobs := slices.ContainsFunc(bad, func(b *badObject) bool { return b.Damaged })
+	if keepBlobs {
+		say("deleting no blob data: a snapshot object is damaged and may use any of it (see 'tend snapshot check'; remove the object once it is understood)")
 	}
 	x, err := r.LoadIndex(ctx)
 	if err != nil {
@@ -358,7 +366,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 	garbage := map[ID]struct{}{}
 	for _, m := range eligible {
 		for _, id := range m.Blobs {
-			if !isUsed(id) && x.Has(id) {
+			if !keepBlobs && !isUsed(id) && x.Has(id) {
 				garbage[id] = struct{}{}
 			}
 		}
@@ -419,7 +427,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 	already := markedBlobs(pending)
 	nm := &mark{Time: start, DeleteAfter: start.Add(opts.MinAge)}
 	for _, e := range x.entries {
-		if isUsed(e.id) {
+		if keepBlobs || isUsed(e.id) {
 			continue
 		}
 		if _, ok := garbage[e.id]; ok {

@@ -2,15 +2,16 @@ package snapshot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
+	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // subtree finds the node at path (absolute, "/" for the root) in sn.
@@ -49,7 +50,7 @@ func (r *Repo) Ls(ctx context.Context, sn *Snapshot, path string) ([]LsEntry, er
 	if err := r.needIdentity("ls"); err != nil {
 		return nil, err
 	}
-	x, err := r.LoadIndex(ctx)
+	x, err := r.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (r *Repo) Diff(ctx context.Context, a, b *Snapshot) ([]Change, error) {
 	if err := r.needIdentity("diff"); err != nil {
 		return nil, err
 	}
-	x, err := r.LoadIndex(ctx)
+	x, err := r.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 	if err := r.needIdentity("restore"); err != nil {
 		return nil, err
 	}
-	x, err := r.LoadIndex(ctx)
+	x, err := r.readIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -158,10 +159,27 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	// Everything below dir is opened beneath it, never through a symlink
+	// found there (see beneath).
+	bn, err := openBeneath(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer bn.close()
 	// Parents of path are created plainly.
 	if parent := filepath.Dir(path); path != "/" && parent != "/" {
-		if err := os.MkdirAll(filepath.Join(dir, parent), 0o755); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
+		p := ""
+		for _, c := range strings.Split(strings.TrimPrefix(parent, "/"), "/") {
+			p += "/" + c
+			made, err := bn.mkdir(p)
+			if err != nil {
+				return nil, err
+			}
+			if made { // an existing parent is left as it is
+				if err := bn.setMeta(p, &Node{Type: TypeDir, Mode: 0o755, UID: uint32(os.Geteuid()), GID: uint32(os.Getegid()), MTime: time.Now().UnixNano()}); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	type item struct {
@@ -170,6 +188,9 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 	}
 	var files, dirs, others []item
 	add := func(p string, n *Node) error {
+		if _, _, err := split(p); err != nil || strings.Contains(n.Name, "/") {
+			return fmt.Errorf("restore: refusing the name %q in snapshot %s: it would leave the target", n.Name, sn.ID.Short())
+		}
 		switch n.Type {
 		case TypeDir:
 			dirs = append(dirs, item{p, *n})
@@ -181,7 +202,9 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 		return nil
 	}
 	if path != "/" {
-		add(path, top)
+		if err := add(path, top); err != nil {
+			return nil, err
+		}
 	}
 	if top.Type == TypeDir && top.Subtree != nil {
 		if err := r.walkTrees(ctx, br, *top.Subtree, path, nil, add); err != nil {
@@ -189,10 +212,9 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 		}
 	}
 	res := &RestoreResult{}
-	target := func(p string) string { return filepath.Join(dir, p) }
-	for _, d := range dirs {
-		if err := os.Mkdir(target(d.path), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("restore: %w", err)
+	for _, d := range dirs { // parents come before their children
+		if _, err := bn.mkdir(d.path); err != nil {
+			return nil, err
 		}
 		res.Dirs++
 	}
@@ -216,7 +238,7 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 	}
 	var mu sync.Mutex
 	err = parallel(ctx, len(todo), workers, func(i int) error {
-		n, err := r.restoreFile(ctx, br, target(todo[i].path), &todo[i].n)
+		n, err := r.restoreFile(ctx, br, bn, todo[i].path, &todo[i].n)
 		if err != nil {
 			return err
 		}
@@ -230,56 +252,58 @@ func (r *Repo) Restore(ctx context.Context, sn *Snapshot, path, dir string, work
 		return nil, err
 	}
 	for _, l := range linked {
-		dst := target(l.n.Name)
-		os.Remove(dst)
-		if err := os.Link(target(l.path), dst); err != nil {
-			return nil, fmt.Errorf("restore: hard link: %w", err)
+		if err := bn.link(l.path, l.n.Name); err != nil {
+			return nil, err
 		}
 		res.Links++
 	}
 	for _, o := range others {
-		if err := restoreSpecial(target(o.path), &o.n); err != nil {
+		if err := restoreSpecial(bn, o.path, &o.n); err != nil {
 			return nil, err
 		}
 	}
 	// Directory metadata last, deepest first, so that writing into a
 	// directory does not change its restored mtime.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := setMeta(target(dirs[i].path), &dirs[i].n); err != nil {
+		if err := bn.setMeta(dirs[i].path, &dirs[i].n); err != nil {
 			return nil, err
 		}
 	}
 	return res, nil
 }
 
-func (r *Repo) restoreFile(ctx context.Context, br *blobReader, dst string, n *Node) (uint64, error) {
-	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, fmt.Errorf("restore: %w", err)
-	}
+// restoreFile writes the file p under a temporary name and renames it
+// into place: an existing file or symlink at p is replaced, never written
+// through.
+func (r *Repo) restoreFile(ctx context.Context, br *blobReader, bn *beneath, p string, n *Node) (uint64, error) {
 	var off int64
-	for _, id := range n.Content {
-		data, err := br.load(ctx, id)
+	err := bn.replace(p, n, func(dirfd int, tmp string) error {
+		fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
-			f.Close()
-			return 0, fmt.Errorf("restore %s: %w", dst, err)
+			return err
 		}
-		if !allZero(data) {
-			if _, err := f.WriteAt(data, off); err != nil {
+		f := os.NewFile(uintptr(fd), bn.show(p))
+		for _, id := range n.Content {
+			data, err := br.load(ctx, id)
+			if err != nil {
 				f.Close()
-				return 0, fmt.Errorf("restore: %w", err)
+				return err
 			}
+			if !allZero(data) {
+				if _, err := f.WriteAt(data, off); err != nil {
+					f.Close()
+					return err
+				}
+			}
+			off += int64(len(data))
 		}
-		off += int64(len(data))
-	}
-	if err := f.Truncate(off); err != nil {
-		f.Close()
-		return 0, fmt.Errorf("restore: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return 0, fmt.Errorf("restore: %w", err)
-	}
-	return uint64(off), setMeta(dst, n)
+		if err := f.Truncate(off); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
+	return uint64(off), err
 }
 
 func allZero(b []byte) bool {
@@ -297,55 +321,34 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func restoreSpecial(dst string, n *Node) error {
-	os.Remove(dst)
-	var err error
+func restoreSpecial(bn *beneath, p string, n *Node) error {
+	var mk func(dirfd int, tmp string) error
 	switch n.Type {
 	case TypeSymlink:
-		err = os.Symlink(n.Target, dst)
+		mk = func(dirfd int, tmp string) error { return unix.Symlinkat(n.Target, dirfd, tmp) }
 	case TypeFIFO:
-		err = syscall.Mkfifo(dst, 0o600)
+		mk = func(dirfd int, tmp string) error { return unix.Mkfifoat(dirfd, tmp, 0o600) }
 	case TypeDevice:
-		err = syscall.Mknod(dst, syscall.S_IFBLK|0o600, int(n.Rdev))
+		mk = func(dirfd int, tmp string) error { return unix.Mknodat(dirfd, tmp, unix.S_IFBLK|0o600, int(n.Rdev)) }
 	case TypeChar:
-		err = syscall.Mknod(dst, syscall.S_IFCHR|0o600, int(n.Rdev))
+		mk = func(dirfd int, tmp string) error { return unix.Mknodat(dirfd, tmp, unix.S_IFCHR|0o600, int(n.Rdev)) }
 	default:
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("restore: %s: %w", dst, err)
-	}
-	return setMeta(dst, n)
+	return bn.replace(p, n, mk)
 }
 
-// setMeta applies owner (as root), mode and mtime.
-func setMeta(p string, n *Node) error {
-	if os.Geteuid() == 0 {
-		if err := os.Lchown(p, int(n.UID), int(n.GID)); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-	}
-	if n.Type != TypeSymlink {
-		if err := syscall.Chmod(p, n.Mode&0o7777); err != nil {
-			return fmt.Errorf("restore: chmod %s: %w", p, err)
-		}
-	}
-	return lutimes(p, n.MTime)
-}
-
-// lutimes sets atime and mtime without following a symlink.
-func lutimes(p string, mtime int64) error {
-	ts := [2]syscall.Timespec{syscall.NsecToTimespec(mtime), syscall.NsecToTimespec(mtime)}
-	b, err := syscall.BytePtrFromString(p)
+// link makes p another name of the already restored file first.
+func (b *beneath) link(first, p string) error {
+	ffd, fname, err := b.parent(first)
 	if err != nil {
 		return err
 	}
-	atFDCWD := -100
-	const atSymlinkNofollow = 0x100
-	_, _, e := syscall.Syscall6(syscall.SYS_UTIMENSAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(b)),
-		uintptr(unsafe.Pointer(&ts[0])), atSymlinkNofollow, 0, 0)
-	if e != 0 {
-		return fmt.Errorf("restore: set times of %s: %w", p, e)
-	}
-	return nil
+	defer unix.Close(ffd)
+	return b.replace(p, nil, func(dirfd int, tmp string) error {
+		if err := unix.Linkat(ffd, fname, dirfd, tmp, 0); err != nil {
+			return fmt.Errorf("hard link to %s: %w", b.show(first), err)
+		}
+		return nil
+	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"tend/internal/store"
 	"tend/internal/store/dir"
@@ -209,7 +210,8 @@ func makeTree(t *testing.T, root string) {
 	}
 	old := time.Date(2001, 2, 3, 4, 5, 6, 789012345, time.UTC)
 	os.Chtimes(filepath.Join(root, "big", "random"), old, old)
-	lutimes(filepath.Join(root, "links", "sym"), old.UnixNano())
+	ts := []unix.Timespec{unix.NsecToTimespec(old.UnixNano()), unix.NsecToTimespec(old.UnixNano())}
+	unix.UtimesNanoAt(unix.AT_FDCWD, filepath.Join(root, "links", "sym"), ts, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 var stores = []string{"dir", "versitygw"}

@@ -63,57 +63,86 @@ func (r *Repo) writeSnapshot(ctx context.Context, sn *Snapshot) error {
 	return nil
 }
 
+// badObject is an object under snapshots/ that is not a snapshot of this
+// repository: list, restore, forget and prune skip it with a warning;
+// check reports it.
+type badObject struct {
+	Key string
+	Why string
+	// Damaged: its name is a snapshot ID but its content does not match
+	// it, so it may be one of ours, altered. Prune then deletes no blob
+	// (it cannot know which ones the snapshot used). Otherwise the object
+	// is foreign: a name no create writes, or content that is exactly
+	// what was stored but not MAC'd with the write key.
+	Damaged bool
+}
+
+func (b *badObject) Error() string { return b.Key + ": " + b.Why }
+
 func (r *Repo) readSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
-	data, err := r.readAll(ctx, prefixSnap+id.String(), 1<<20)
+	key := prefixSnap + id.String()
+	data, err := r.readAll(ctx, key, 1<<20)
 	if err != nil {
 		return nil, err
 	}
 	if ID(sha256.Sum256(data)) != id {
-		return nil, fmt.Errorf("snapshot %s: content does not match its name", id.Short())
+		return nil, &badObject{Key: key, Why: fmt.Sprintf("snapshot %s: content does not match its name", id.Short()), Damaged: true}
 	}
 	var sn Snapshot
 	if err := json.Unmarshal(data, &sn); err != nil {
-		return nil, fmt.Errorf("snapshot %s: %w", id.Short(), err)
+		return nil, &badObject{Key: key, Why: fmt.Sprintf("snapshot %s: %v", id.Short(), err)}
 	}
 	mac := sn.MAC
 	sn.MAC = ""
 	body, _ := json.Marshal(&sn)
 	if !r.k.verify("snapshot", body, mac) {
-		return nil, fmt.Errorf("snapshot %s: MAC does not verify (altered, or not written with this write key)", id.Short())
+		return nil, &badObject{Key: key, Why: fmt.Sprintf("snapshot %s: MAC does not verify (altered, or not written with this write key)", id.Short())}
 	}
 	sn.MAC = mac
 	sn.ID = id
 	return &sn, nil
 }
 
-func (r *Repo) snapshotIDs(ctx context.Context) ([]ID, error) {
+// snapshotIDs lists the snapshot objects' IDs; objects whose names are
+// not IDs are returned as bad.
+func (r *Repo) snapshotIDs(ctx context.Context) ([]ID, []*badObject, error) {
 	var ids []ID
+	var bad []*badObject
 	err := r.st.List(ctx, prefixSnap, func(i store.Info) error {
 		id, err := ParseID(strings.TrimPrefix(i.Key, prefixSnap))
 		if err != nil {
-			return fmt.Errorf("unexpected object %s", i.Key)
+			bad = append(bad, &badObject{Key: i.Key, Why: "not a snapshot (unexpected name)"})
+			return nil
 		}
 		ids = append(ids, id)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list snapshots: %w", err)
+		return nil, nil, fmt.Errorf("list snapshots: %w", err)
 	}
-	return ids, nil
+	return ids, bad, nil
 }
 
-// Snapshots returns every snapshot, oldest first. It needs only the write
-// key, so a host can list (and find its parent).
-func (r *Repo) Snapshots(ctx context.Context) ([]*Snapshot, error) {
-	ids, err := r.snapshotIDs(ctx)
+// readSnapshots reads every snapshot object, oldest first, and returns
+// the ones that are not snapshots of this repository apart. A failure to
+// list or read (the store unreachable) is an error, never a skip.
+func (r *Repo) readSnapshots(ctx context.Context) ([]*Snapshot, []*badObject, error) {
+	ids, bad, err := r.snapshotIDs(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*Snapshot, len(ids))
 	var mu sync.Mutex
 	err = parallel(ctx, len(ids), 8, func(i int) error {
 		sn, err := r.readSnapshot(ctx, ids[i])
 		if store.IsNotFound(err) { // forgotten meanwhile
+			return nil
+		}
+		var b *badObject
+		if errors.As(err, &b) {
+			mu.Lock()
+			bad = append(bad, b)
+			mu.Unlock()
 			return nil
 		}
 		if err != nil {
@@ -125,7 +154,7 @@ func (r *Repo) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out = slices.DeleteFunc(out, func(s *Snapshot) bool { return s == nil })
 	slices.SortStableFunc(out, func(a, b *Snapshot) int {
@@ -134,16 +163,82 @@ func (r *Repo) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 		}
 		return strings.Compare(a.ID.String(), b.ID.String())
 	})
-	return out, nil
+	slices.SortFunc(bad, func(a, b *badObject) int { return strings.Compare(a.Key, b.Key) })
+	return out, bad, nil
 }
 
-// Find resolves "latest" or a unique hex prefix of a snapshot ID.
-func (r *Repo) Find(ctx context.Context, ref string) (*Snapshot, error) {
-	all, err := r.Snapshots(ctx)
+func (r *Repo) warnBad(bad []*badObject) {
+	for _, b := range bad {
+		r.logf("warning: skipping %s (run 'tend snapshot check')", b)
+	}
+}
+
+// Snapshots returns every snapshot, oldest first. It needs only the write
+// key, so a host can list (and find its parent). Objects under snapshots/
+// that are not snapshots of this repository (garbage, a wrong key) are
+// skipped with a warning.
+func (r *Repo) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	sns, bad, err := r.readSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return Select(all, ref)
+	r.warnBad(bad)
+	return sns, nil
+}
+
+// Find resolves "latest" or a unique hex prefix of a snapshot ID. A
+// prefix is matched against the objects' names, and only the snapshot it
+// names is read: other objects, even bad ones, do not stand in the way.
+func (r *Repo) Find(ctx context.Context, ref string) (*Snapshot, error) {
+	if ref == "latest" {
+		all, err := r.Snapshots(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return Select(all, ref)
+	}
+	if err := checkRef(ref); err != nil {
+		return nil, err
+	}
+	ids, _, err := r.snapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var found []ID
+	for _, id := range ids {
+		if strings.HasPrefix(id.String(), strings.ToLower(ref)) {
+			found = append(found, id)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, hint.Wrap(fmt.Errorf("snapshot %q: not found", ref), "run 'tend snapshot list' to see the IDs")
+	case 1:
+	default:
+		return nil, fmt.Errorf("snapshot %q: ambiguous prefix (%d snapshots match); give more digits", ref, len(found))
+	}
+	sn, err := r.readSnapshot(ctx, found[0])
+	if store.IsNotFound(err) {
+		return nil, hint.Wrap(fmt.Errorf("snapshot %q: not found (forgotten meanwhile)", ref), "run 'tend snapshot list' to see the IDs")
+	}
+	var b *badObject
+	if errors.As(err, &b) {
+		return nil, hint.Wrap(fmt.Errorf("snapshot %q: %s", ref, b.Why), "run 'tend snapshot check'; this object is not a snapshot of this repository")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	return sn, nil
+}
+
+func checkRef(ref string) error {
+	if len(ref) < 4 {
+		return hint.Wrap(fmt.Errorf("snapshot %q: give at least 4 hex digits", ref), "run 'tend snapshot list' to see the IDs")
+	}
+	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil {
+		return fmt.Errorf("snapshot %q: not a hex ID prefix or \"latest\"", ref)
+	}
+	return nil
 }
 
 // Select resolves "latest" or a unique hex prefix of an ID among
@@ -155,11 +250,8 @@ func Select(all []*Snapshot, ref string) (*Snapshot, error) {
 		}
 		return all[len(all)-1], nil
 	}
-	if len(ref) < 4 {
-		return nil, hint.Wrap(fmt.Errorf("snapshot %q: give at least 4 hex digits", ref), "run 'tend snapshot list' to see the IDs")
-	}
-	if _, err := hex.DecodeString(ref + strings.Repeat("0", len(ref)%2)); err != nil {
-		return nil, fmt.Errorf("snapshot %q: not a hex ID prefix or \"latest\"", ref)
+	if err := checkRef(ref); err != nil {
+		return nil, err
 	}
 	var found []*Snapshot
 	for _, s := range all {
