@@ -179,6 +179,10 @@ func ontoHost(s *session, env, onto string, f runFlags) (inventory.Host, error) 
 	return inventory.Host{}, fmt.Errorf("no host %s in environment %s", h, e)
 }
 
+// sentToHost, when set (by tests), sees every request sent to a host's
+// agent: the proof that some credentials never go there.
+var sentToHost func(host string, request []byte)
+
 // call sends a request to the agent on h and decodes its result into out.
 func call(ctx context.Context, s *session, h inventory.Host, req *pitr.Request, out any) error {
 	bin, err := agentBinary(s)
@@ -188,6 +192,9 @@ func call(ctx context.Context, s *session, h inventory.Host, req *pitr.Request, 
 	in, err := json.Marshal(req)
 	if err != nil {
 		return err
+	}
+	if sentToHost != nil {
+		sentToHost(h.Name, in)
 	}
 	var stdout bytes.Buffer
 	progress := &lineWriter{fn: func(line string) { s.logf("%s: %s", h.Name, line) }}

@@ -18,7 +18,9 @@ on --onto HOST), with a private server on a Unix socket and archiving off,
 runs the query, records the result in the store (tend db status shows it)
 and removes the scratch copy. The running cluster is not touched. Run it
 from a scheduled CI job: it needs the backup identity, which hosts do not
-hold.`,
+hold; it is sent, for the drill's length, to the host that restores, so
+--onto a scratch host keeps it off the database host. A drill is never sent
+credentials that may delete.`,
 		flags: func(fs *flag.FlagSet) {
 			f.bind(fs)
 			f.bindOnto(fs, "run the drill on this `host` (HOST or ENV/HOST)")

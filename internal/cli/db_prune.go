@@ -3,6 +3,10 @@ package cli
 import (
 	"context"
 	"flag"
+	"fmt"
+	"time"
+
+	"tend/internal/hint"
 
 	"tend/internal/pitr"
 	"tend/internal/spec"
@@ -19,30 +23,38 @@ restorable); deletes the other backups and the WAL older than the oldest
 kept backup. Timeline history files are never deleted. Without --yes it
 only shows the decision and exits 3 when something would be deleted.
 
-Deleting needs store credentials allowed to delete, which hosts should not
-have: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment of
-the machine running tend db prune (a CI secret); without them the host's
-own credentials are used.`,
+Prune runs where it is launched (CI, the controller, the storage host) and
+talks to the store directly; the database host is not asked and never
+receives the credentials. Deleting needs store credentials allowed to
+delete, which hosts should not have: set AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY in the environment of the machine running tend db
+prune (a CI secret); without them the spec's credentials, decrypted from the
+environment's secrets, are used.`,
 		flags: func(fs *flag.FlagSet) {
 			f.bind(fs)
 			fs.BoolVar(&yes, "yes", false, "delete what the retention does not keep")
 		},
 		run: func(ctx context.Context, s *session, args []string) error {
-			var keep pitr.Keep
-			_, r, err := dbCall[pitr.PruneResult](ctx, s, &f, args, func(d *dbTarget) (*pitr.Request, error) {
-				within, err := spec.ParseDays(d.spec.KeepWithin)
-				if err != nil {
-					return nil, err
-				}
-				keep = pitr.Keep{Count: d.spec.KeepCount, Within: within}
-				req := &pitr.Request{Op: "prune", Config: d.cfg, Keep: keep, Apply: yes}
-				if k := s.getenv("AWS_ACCESS_KEY_ID"); k != "" {
-					req.Env = map[string]string{"AWS_ACCESS_KEY_ID": k, "AWS_SECRET_ACCESS_KEY": s.getenv("AWS_SECRET_ACCESS_KEY")}
-				}
-				return req, nil
-			})
+			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
+				return err
+			}
+			d, err := findBackup(s, args[0], f)
 			if err != nil {
 				return err
+			}
+			within, err := spec.ParseDays(d.spec.KeepWithin)
+			if err != nil {
+				return err
+			}
+			keep := pitr.Keep{Count: d.spec.KeepCount, Within: within}
+			getenv, err := pruneCredentials(s, d, f.repo)
+			if err != nil {
+				return err
+			}
+			r, err := pitr.PruneHere(ctx, d.cfg, getenv, keep, yes, time.Now())
+			if err != nil {
+				return hint.Wrap(fmt.Errorf("prune of %s/%s, from here: %w", d.host.Name, d.cfg.Cluster, err),
+					"prune talks to the store from where it runs: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to credentials that may list and delete in the store")
 			}
 			if err := f.show(s, r, func() { printPrune(s, keep, r.Plan, yes) }); err != nil {
 				return err

@@ -98,3 +98,24 @@ func backupIdentity(s *session) (string, error) {
 	}
 	return strings.Join(lines, "\n"), nil
 }
+
+// pruneCredentials is what prune opens the store with, where it runs:
+// the store credentials of this machine's environment
+// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY: the ones that may delete),
+// else the spec's, decrypted from the environment's secrets. None of
+// them is sent to a host.
+func pruneCredentials(s *session, d *dbTarget, dir string) (func(string) string, error) {
+	if s.getenv("AWS_ACCESS_KEY_ID") != "" {
+		return s.getenv, nil
+	}
+	env, err := backupCredentials(s, d, dir)
+	if err != nil {
+		return nil, err
+	}
+	return func(k string) string {
+		if v, ok := env[k]; ok {
+			return v
+		}
+		return s.getenv(k)
+	}, nil
+}

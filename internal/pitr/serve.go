@@ -18,13 +18,11 @@ import (
 // sent as JSON on the agent's standard input (never in arguments: it may
 // hold credentials and the backup identity).
 type Request struct {
-	Op       string            `json:"op"` // status, backups, backup, restore, drill, check, prune
+	Op       string            `json:"op"` // status, backups, backup, restore, drill, check
 	Config   Config            `json:"config"`
 	Env      map[string]string `json:"env,omitempty"`      // store credentials for this operation
 	Identity string            `json:"identity,omitempty"` // age identities, to read backups
 	Target   Target            `json:"target"`             // restore
-	Keep     Keep              `json:"keep"`               // prune
-	Apply    bool              `json:"apply,omitempty"`    // prune: delete (otherwise only plan)
 	ReadData bool              `json:"read_data,omitempty"`
 	Query    string            `json:"query,omitempty"` // drill
 	Binary   string            `json:"binary,omitempty"`
@@ -75,20 +73,9 @@ func Serve(ctx context.Context, req *Request, progress func(string)) (any, error
 		}
 		return problems, nil
 	case "prune":
-		ws, inc, wal, err := a.Load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		p, err := PlanPrune(ws, wal, inc, req.Keep, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		if req.Apply {
-			if err := a.Prune(ctx, p); err != nil {
-				return nil, err
-			}
-		}
-		return &PruneResult{Plan: p, Applied: req.Apply}, nil
+		// Pruning needs credentials that may delete every backup: it runs
+		// where tend db prune is launched (PruneHere), never on a host.
+		return nil, fmt.Errorf("prune is not done on a database host: run tend db prune from CI or the controller, with credentials that may delete")
 	case "restore", "drill":
 		drill := req.Op == "drill"
 		if len(ids) == 0 {
