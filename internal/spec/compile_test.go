@@ -378,3 +378,61 @@ hosts:
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
+
+// A value rendered for one host with a newline in it would add a line of
+// its own to the host's config (another pg_hba.conf entry, another
+// directive of the unit): Compile refuses it for that host, at the field.
+func TestRenderedNewline(t *testing.T) {
+	dir := writeRepo(t, `
+-- tend.yaml --
+-- roles/db/role.yaml --
+resources:
+  - postgres_hba: app
+    database: app
+    user: "{{ .app_user }}"
+    address: 10.0.0.0/24
+    method: scram-sha-256
+  - cron: vacuum
+    schedule: "0 3 * * *"
+    command: "vacuumdb {{ .vacuum_args }}"
+  - envdir: /etc/app/env
+    vars:
+      GREETING: "{{ .greeting }}"
+-- environments/prod.yaml --
+hosts:
+  good:
+    address: 192.0.2.1
+    roles: [db]
+    vars: {app_user: app, vacuum_args: --all, greeting: "hello\nworld"}
+  bad:
+    address: 192.0.2.2
+    roles: [db]
+    vars: {app_user: "app\nhost all all 0.0.0.0/0 trust", vacuum_args: "--all\n* * * * * root evil", greeting: "a\u0000b"}
+`)
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A newline in an envdir value is fine: tend writes it as NUL, which
+	// envdir turns back into a newline.
+	if _, err := r.Compile("prod", "good", nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Compile("prod", "bad", nil)
+	var l ErrorList
+	if !errors.As(err, &l) {
+		t.Fatalf("error = %v, want an ErrorList", err)
+	}
+	var got []string
+	for _, e := range l {
+		got = append(got, e.Error())
+	}
+	want := []string{
+		`roles/db/role.yaml:4:11: postgres_hba app: user holds the control character '\n': it is written into one line of a configuration file on the host, where a newline would start another entry; give it on one line of printable text`,
+		`roles/db/role.yaml:9:14: cron vacuum: command holds the control character '\n': cron reads each line of the file as an entry; give the command on one line of printable text`,
+		`roles/db/role.yaml:12:17: envdir /etc/app/env: variable GREETING holds a NUL byte, which envdir turns into a newline`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}

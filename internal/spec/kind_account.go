@@ -7,6 +7,7 @@ package spec
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -115,6 +116,20 @@ func (s *Envdir) check(c *checker) {
 	for k := range s.Vars {
 		if !envKeyRE.MatchString(k) {
 			c.errf("vars."+k, "variable name %q must be letters, digits and '_'", k)
+		}
+	}
+	// envdir reads a file's first line, with NUL bytes turned into
+	// newlines (tend writes a newline as NUL) and trailing blanks removed:
+	// a NUL or a trailing blank would not come back as written.
+	for k, v := range s.Vars {
+		if !c.lit(v) {
+			continue
+		}
+		switch {
+		case strings.ContainsRune(v, 0):
+			c.errf("vars."+k, "variable %s holds a NUL byte, which envdir turns into a newline", k)
+		case strings.HasSuffix(v, " ") || strings.HasSuffix(v, "\t"):
+			c.errf("vars."+k, "variable %s ends with a space or tab, which envdir removes: drop it, or quote it in the program that reads it", k)
 		}
 	}
 	c.account("owner", s.Owner)

@@ -61,7 +61,7 @@ func (s *PostgresBackup) check(c *checker) {
 	if c.lit(s.Version) && s.Version != "" && !pgVersionRE.MatchString(s.Version) {
 		c.errf("version", "version %q is not a PostgreSQL major version such as 15", s.Version)
 	}
-	if c.required("store", s.Store) && c.lit(s.Store) && !storeRE.MatchString(s.Store) {
+	if c.required("store", s.Store) && c.line("store", s.Store) && c.lit(s.Store) && !storeRE.MatchString(s.Store) {
 		c.errf("store", "store %q must be a file:///path or s3://bucket/prefix URL", s.Store)
 	}
 	for k := range s.Env {
@@ -213,7 +213,7 @@ func (s *Replica) check(c *checker) {
 var hexKeyRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func (c *checker) storeURL(field, v string) {
-	if c.required(field, v) && c.lit(v) && !storeRE.MatchString(v) {
+	if c.required(field, v) && c.line(field, v) && c.lit(v) && !storeRE.MatchString(v) {
 		c.errf(field, "%s %q must be a file:///path or s3://bucket/prefix URL", field, v)
 	}
 }

@@ -22,6 +22,9 @@ type Git struct {
 	Keep     int    `yaml:"keep" json:"keep"`       // default 5
 	Current  string `yaml:"current" json:"current"` // symlink name, default "current"
 	User     string `yaml:"user" json:"user"`       // owner of the checkout, default root
+	// AllowAnyURL lets Repo use any transport git knows, not only https,
+	// ssh and file (git://, http://, a remote helper...).
+	AllowAnyURL bool `yaml:"allow_any_url" json:"allow_any_url"`
 }
 
 func (*Git) Kind() Kind { return KindGit }
@@ -39,15 +42,23 @@ func (s *Git) defaults() {
 
 func (s *Git) check(c *checker) {
 	c.absPath("", c.r.Name)
-	c.required("repo", s.Repo)
-	c.required("revision", s.Revision)
+	if c.required("repo", s.Repo) && c.line("repo", s.Repo) && c.lit(s.Repo) && !s.AllowAnyURL {
+		if err := parseGitURL(s.Repo); err != nil {
+			c.errf("repo", "repo %q: %v; set allow_any_url: true to use another transport", s.Repo, err)
+		}
+	}
+	if c.required("revision", s.Revision) {
+		c.line("revision", s.Revision)
+	}
 	if s.Keep < 0 || s.Keep > 1000 {
 		c.errf("keep", "keep %d is out of range 1-1000", s.Keep)
 	} else if c.has("keep") && s.Keep == 0 {
 		c.errf("keep", "keep must be at least 1 (the current release)")
 	}
-	if c.lit(s.Current) && s.Current != "" && strings.ContainsAny(s.Current, "/") {
+	if c.line("current", s.Current) && c.lit(s.Current) && s.Current != "" && strings.ContainsAny(s.Current, "/") {
 		c.errf("current", "current %q must be a plain name inside the directory", s.Current)
 	}
-	c.account("user", s.User)
+	if c.line("user", s.User) {
+		c.account("user", s.User)
+	}
 }

@@ -45,6 +45,9 @@ func (s *PostgresSettings) check(c *checker) {
 			c.errf("settings."+k, "setting name %q is not a PostgreSQL parameter name", k)
 		}
 	}
+	for k, v := range s.Settings {
+		c.line("settings."+k, v)
+	}
 }
 
 // PostgresHBA is one pg_hba.conf entry. Name: a label.
@@ -62,6 +65,10 @@ func (s *PostgresHBA) defaults() { or(&s.Type, "host") }
 
 func (s *PostgresHBA) check(c *checker) {
 	c.name(labelRE, "a label without spaces or '/'")
+	// Every field goes into the entry's line of pg_hba.conf.
+	if !c.lines([2]string{"type", s.Type}, [2]string{"database", s.Database}, [2]string{"user", s.User}, [2]string{"address", s.Address}, [2]string{"method", s.Method}) {
+		return
+	}
 	c.oneOf("type", s.Type, "local", "host", "hostssl", "hostnossl")
 	for _, f := range []struct{ name, v string }{{"database", s.Database}, {"user", s.User}} {
 		if c.required(f.name, f.v) && c.lit(f.v) {

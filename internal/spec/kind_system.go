@@ -108,7 +108,9 @@ func (s *Sysctl) defaults() {}
 
 func (s *Sysctl) check(c *checker) {
 	c.name(sysctlRE, "a kernel parameter such as net.ipv4.ip_forward")
-	c.required("value", s.Value)
+	if c.required("value", s.Value) {
+		c.line("value", s.Value)
+	}
 }
 
 // Swap is a swap file. Name: its absolute path.
@@ -170,8 +172,12 @@ func (s *Timer) check(c *checker) {
 	if c.required("on_calendar", s.OnCalendar) {
 		c.calendar("on_calendar", s.OnCalendar)
 	}
-	c.required("command", s.Command)
-	c.account("user", s.User)
+	if c.required("command", s.Command) {
+		c.line("command", s.Command)
+	}
+	if c.line("user", s.User) {
+		c.account("user", s.User)
+	}
 }
 
 // Cron is a scheduled job written as a file in /etc/cron.d. Name: the file
@@ -188,15 +194,19 @@ func (s *Cron) defaults() { or(&s.User, "root") }
 
 func (s *Cron) check(c *checker) {
 	c.name(cronRE, "letters, digits, '-' and '_' only (cron ignores other file names in /etc/cron.d)")
-	if c.required("schedule", s.Schedule) && c.lit(s.Schedule) {
+	if c.required("schedule", s.Schedule) && c.line("schedule", s.Schedule) && c.lit(s.Schedule) {
 		if err := parseCron(s.Schedule); err != nil {
 			c.errf("schedule", "schedule %q is not a cron schedule: %v", s.Schedule, err)
 		}
 	}
-	if c.required("command", s.Command) && c.lit(s.Command) && strings.ContainsAny(s.Command, "\n\r") {
-		c.errf("command", "command must be one line: cron reads each line of the file as an entry")
+	if c.required("command", s.Command) && c.lit(s.Command) {
+		if ch, ok := lineChar(s.Command); ok {
+			c.errf("command", "command holds the control character %q: cron reads each line of the file as an entry; give the command on one line of printable text", ch)
+		}
 	}
-	c.account("user", s.User)
+	if c.line("user", s.User) {
+		c.account("user", s.User)
+	}
 }
 
 // Command runs a shell command, guarded: it is not run when the path Creates

@@ -362,9 +362,87 @@ func parseHBAList(s string) error {
 
 // calendar checks a field holding a systemd calendar expression.
 func (c *checker) calendar(field, v string) {
-	if c.lit(v) && v != "" {
+	if c.line(field, v) && c.lit(v) && v != "" {
 		if err := parseCalendar(v); err != nil {
 			c.errf(field, "%s %q is not a systemd calendar expression (such as daily, Mon..Fri 02:00 or *:0/15): %v", field, v, err)
 		}
 	}
+}
+
+// lineChar returns the first control character of s that cannot stand in
+// one line of a configuration file: every one but the tab.
+func lineChar(s string) (rune, bool) {
+	for _, r := range s {
+		if r != '\t' && unicode.IsControl(r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// line checks a field whose value tend writes into one line of a file on
+// the host (a pg_hba.conf entry, a unit's ExecStart=, a crontab entry): a
+// newline there would start another entry or directive of the value's
+// choosing, a NUL cut it short. It reports whether v is one line. A field
+// still holding a template at load time is checked once rendered.
+func (c *checker) line(field, v string) bool {
+	if !c.lit(v) {
+		return true
+	}
+	if ch, ok := lineChar(v); ok {
+		c.errf(field, "%s holds the control character %q: it is written into one line of a configuration file on the host, where a newline would start another entry; give it on one line of printable text", field, ch)
+		return false
+	}
+	return true
+}
+
+// lines checks fields with line, in order, and reports whether all are
+// one line each.
+func (c *checker) lines(fields ...[2]string) bool {
+	ok := true
+	for _, f := range fields {
+		ok = c.line(f[0], f[1]) && ok
+	}
+	return ok
+}
+
+var (
+	scpRE     = regexp.MustCompile(`^([A-Za-z0-9_.][A-Za-z0-9._-]*@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):[^:]`)
+	helperRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+.-]*::`)
+	gitHostRE = regexp.MustCompile(`^([A-Za-z0-9_.~%][A-Za-z0-9._~%-]*(:[^@/]*)?@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(:[0-9]+)?$`)
+)
+
+// parseGitURL checks a repository URL git fetches from the host over a
+// transport tend allows by default: https://, ssh://, scp-like
+// [user@]host:path, file:// or an absolute path. Other transports are
+// refused: git:// and http:// are unauthenticated, and ext:: or other
+// "helper::address" forms run commands of the URL's choosing.
+func parseGitURL(s string) error {
+	if strings.HasPrefix(s, "/") {
+		return nil
+	}
+	if scheme, rest, ok := strings.Cut(s, "://"); ok && !strings.Contains(scheme, ":") {
+		authority, _, _ := strings.Cut(rest, "/")
+		switch strings.ToLower(scheme) {
+		case "file":
+			if !strings.HasPrefix(rest, "/") {
+				return fmt.Errorf("a file:// URL names an absolute path (file:///srv/app.git)")
+			}
+			return nil
+		case "https", "ssh", "git+ssh", "ssh+git":
+			if !gitHostRE.MatchString(authority) {
+				return fmt.Errorf("%q is not a host name or address (a host cannot start with '-')", authority)
+			}
+			return nil
+		default:
+			return fmt.Errorf("the %s:// transport is not allowed (use https://, ssh://, user@host:path, file:// or an absolute path)", scheme)
+		}
+	}
+	if helperRE.MatchString(s) {
+		return fmt.Errorf("a remote helper (transport::address) runs a program of the URL's choosing")
+	}
+	if scpRE.MatchString(s) {
+		return nil
+	}
+	return fmt.Errorf("not an https://, ssh://, user@host:path or file:// URL, nor an absolute path")
 }
