@@ -57,6 +57,9 @@ type Status = wire.JobStatus
 // StatusPath is where the job's status is recorded.
 func StatusPath(name string) string { return filepath.Join(StatusDir, name+".json") }
 
+// LockPath is the lock that keeps two runs of the job from overlapping.
+func LockPath(name string) string { return StatusPath(name) + ".lock" }
+
 // Load reads a job's configuration.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)

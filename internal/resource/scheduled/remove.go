@@ -52,6 +52,7 @@ func jobRemoval(name, reason string) *Removal {
 		{"config", filepath.Join(job.Dir, name+".json")},
 		{"credentials", filepath.Join(EnvRoot, name)},
 		{"status", job.StatusPath(name)},
+		{"run lock", job.LockPath(name)},
 	}}
 }
 
