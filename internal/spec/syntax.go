@@ -186,8 +186,23 @@ func calendarComponent(p, name string, min, max int, fraction bool) error {
 	if p == "" {
 		return fmt.Errorf("empty %s", name)
 	}
+	return numberList(p, name, min, max, listForm{rangeSep: "..", step: "repetition", fraction: fraction})
+}
+
+// listForm is how a list of numbers is written: systemd calendars say
+// A..B and call /N a repetition; cron says A-B, calls /N a step and wants
+// a range (or *) before it.
+type listForm struct {
+	rangeSep, step string
+	fraction       bool // a number may have a fraction (seconds)
+	stepNeedsRange bool
+}
+
+// numberList checks a list of "*", N or ranges, each optionally followed
+// by /STEP, every number between min and max.
+func numberList(p, name string, min, max int, form listForm) error {
 	num := func(s string) (int, error) {
-		if fraction {
+		if form.fraction {
 			if w, frac, ok := strings.Cut(s, "."); ok {
 				if _, err := strconv.ParseUint(frac, 10, 32); err != nil {
 					return 0, fmt.Errorf("%s %q is not a number", name, s)
@@ -208,13 +223,13 @@ func calendarComponent(p, name string, min, max int, fraction bool) error {
 		val, step, hasStep := strings.Cut(item, "/")
 		if hasStep {
 			if n, err := strconv.Atoi(step); err != nil || n < 1 {
-				return fmt.Errorf("%s repetition %q must be a positive number", name, step)
+				return fmt.Errorf("%s %s %q must be a positive number", name, form.step, step)
 			}
 		}
 		if val == "*" {
 			continue
 		}
-		lo, hi, isRange := strings.Cut(val, "..")
+		lo, hi, isRange := strings.Cut(val, form.rangeSep)
 		a, err := num(lo)
 		if err != nil {
 			return err
@@ -227,6 +242,8 @@ func calendarComponent(p, name string, min, max int, fraction bool) error {
 			if b < a {
 				return fmt.Errorf("%s range %s is backwards", name, val)
 			}
+		} else if hasStep && form.stepNeedsRange {
+			return fmt.Errorf("%s %q: a step needs * or a range before it", name, item)
 		}
 	}
 	return nil
@@ -276,44 +293,7 @@ func parseCron(s string) error {
 }
 
 func cronField(p, name string, min, max int) error {
-	num := func(s string) (int, error) {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%s %q is not a number", name, s)
-		}
-		if n < min || n > max {
-			return 0, fmt.Errorf("%s %d is out of range %d-%d", name, n, min, max)
-		}
-		return n, nil
-	}
-	for _, item := range strings.Split(p, ",") {
-		val, step, hasStep := strings.Cut(item, "/")
-		if hasStep {
-			if n, err := strconv.Atoi(step); err != nil || n < 1 {
-				return fmt.Errorf("%s step %q must be a positive number", name, step)
-			}
-		}
-		if val == "*" {
-			continue
-		}
-		lo, hi, isRange := strings.Cut(val, "-")
-		a, err := num(lo)
-		if err != nil {
-			return err
-		}
-		if isRange {
-			b, err := num(hi)
-			if err != nil {
-				return err
-			}
-			if b < a {
-				return fmt.Errorf("%s range %s is backwards", name, val)
-			}
-		} else if hasStep {
-			return fmt.Errorf("%s %q: a step needs * or a range before it", name, item)
-		}
-	}
-	return nil
+	return numberList(p, name, min, max, listForm{rangeSep: "-", step: "step", stepNeedsRange: true})
 }
 
 var hbaHostRE = regexp.MustCompile(`^\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
