@@ -25,6 +25,15 @@ var ErrNotFound = errors.New("not found")
 // ErrExists means a create-only Put found the key already present.
 var ErrExists = errors.New("already exists")
 
+// ErrLocked means the server refused to delete or replace an object
+// because of the store's own protection (S3 Object Lock retention): the
+// object stays until its retention ends. Prune and forget count such
+// objects as kept and leave them to a later run; it is not a failure.
+var ErrLocked = errors.New("kept by the store's object lock")
+
+// IsLocked reports whether err says the store's object lock refused it.
+func IsLocked(err error) bool { return errors.Is(err, ErrLocked) }
+
 // ErrRange means a ranged read asked for bytes outside the object.
 var ErrRange = errors.New("range outside the object")
 
@@ -90,7 +99,8 @@ type Store interface {
 	List(ctx context.Context, prefix string, fn func(Info) error) error
 
 	// Delete removes the object. Deleting a missing object is not an error,
-	// so Delete is idempotent.
+	// so Delete is idempotent. A store whose object lock still retains the
+	// object returns an error wrapping ErrLocked.
 	Delete(ctx context.Context, key string) error
 
 	// String names the store for messages, e.g. "s3://bucket/prefix"; it
