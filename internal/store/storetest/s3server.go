@@ -35,6 +35,7 @@ type S3Server struct {
 	AccessKey string
 	SecretKey string
 
+	bin     string
 	buckets atomic.Int64
 	prefix  atomic.Int64
 	shared  string
@@ -56,7 +57,7 @@ func StartS3At(t testing.TB, kind, host string) *S3Server {
 	t.Helper()
 	bin, err := findBinary(kind)
 	testenv.Need(t, kind+" (install with scripts/s3servers)", err)
-	srv := &S3Server{Kind: kind, AccessKey: "tend" + randomHex(6), SecretKey: randomHex(20)}
+	srv := &S3Server{Kind: kind, bin: bin, AccessKey: "tend" + randomHex(6), SecretKey: randomHex(20)}
 	dir := t.TempDir()
 	port, err := freePort(host)
 	if err != nil {
@@ -66,7 +67,9 @@ func StartS3At(t testing.TB, kind, host string) *S3Server {
 	var args []string
 	switch kind {
 	case "versitygw":
-		args = []string{"--access", srv.AccessKey, "--secret", srv.SecretKey, "--port", srv.Endpoint, "posix", dir}
+		// The internal IAM service gives NewAccount its user accounts.
+		args = []string{"--access", srv.AccessKey, "--secret", srv.SecretKey, "--port", srv.Endpoint,
+			"--iam-dir", t.TempDir(), "posix", dir}
 	case "rclone":
 		args = []string{"serve", "s3", "--addr", srv.Endpoint, "--auth-key", srv.AccessKey + "," + srv.SecretKey,
 			"--config", "/dev/null", dir}
@@ -111,6 +114,41 @@ func StartS3At(t testing.TB, kind, host string) *S3Server {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return srv
+}
+
+// NewAccount creates a user account on a versitygw server: a key with no
+// rights of its own, that may do on a bucket what the bucket's policy
+// allows (as a backed-up host's key would). It returns the account's
+// access key, which bucket policies name as its principal, and its secret.
+func (srv *S3Server) NewAccount(t testing.TB) (access, secret string) {
+	t.Helper()
+	if srv.Kind != "versitygw" {
+		t.Fatalf("NewAccount needs versitygw's IAM, not %s", srv.Kind)
+	}
+	access, secret = "host"+randomHex(6), randomHex(20)
+	cmd := exec.Command(srv.bin, "admin", "--access", srv.AccessKey, "--secret", srv.SecretKey,
+		"--endpoint-url", "http://"+srv.Endpoint, "create-user", "--access", access, "--secret", secret, "--role", "user")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("versitygw admin create-user: %v\n%s", err, out)
+	}
+	return access, secret
+}
+
+// NewLockedBucket creates a new empty bucket with Object Lock enabled (no
+// default retention yet) and returns its name.
+func (srv *S3Server) NewLockedBucket(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("tend-locked-%d", srv.buckets.Add(1))
+	st, err := s3.Open(srv.Config(name, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := st.CreateLockedBucket(ctx); err != nil {
+		t.Fatalf("%s: %v", srv.Kind, err)
+	}
+	return name
 }
 
 // Getenv answers the AWS credential variables as the store expects them.
