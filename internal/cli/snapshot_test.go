@@ -22,9 +22,14 @@ type snapEnv struct {
 
 func (e *snapEnv) run(args ...string) (string, string, int) {
 	e.t.Helper()
+	return runTree(e, snapshotCmd(), args...)
+}
+
+// runTree runs `tend CMD ...` in-process, with only cmd under tend.
+func runTree(e *snapEnv, cmd *command, args ...string) (string, string, int) {
 	var out, errOut bytes.Buffer
 	s := &session{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string { return e.env[k] }}
-	tree := &command{name: "tend", subs: []*command{snapshotCmd()}}
+	tree := &command{name: "tend", subs: []*command{cmd}}
 	code := s.exit(dispatch(context.Background(), s, tree, nil, args))
 	return out.String(), errOut.String(), code
 }

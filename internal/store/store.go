@@ -205,3 +205,44 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Lock modes of S3 Object Lock.
+const (
+	Compliance = "COMPLIANCE" // nobody deletes or replaces a retained object
+	Governance = "GOVERNANCE" // only keys allowed s3:BypassGovernanceRetention can
+)
+
+// MinRetention is the shortest default retention that counts as protection.
+const MinRetention = 24 * time.Hour
+
+// Protected is a store whose server can itself refuse a backed-up host's
+// deletes and overwrites (store/s3); Protection reads whether it does.
+type Protected interface {
+	Protection(ctx context.Context) (*Protection, error)
+}
+
+// Protection is what the server does to keep hosts from destroying the
+// store's objects, as the bucket's configuration says.
+type Protection struct {
+	Store      string        `json:"store"`
+	Lock       string        `json:"lock,omitempty"` // Compliance, Governance or "" (none)
+	Retention  time.Duration `json:"retention,omitempty"`
+	Versioning string        `json:"versioning,omitempty"` // "Enabled", "Suspended" or ""
+	// Hosts are the principals tend's deny statements for this store name.
+	Hosts []string `json:"hosts,omitempty"`
+	// Problems say what is missing; none means protected.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// OK reports whether the store is protected.
+func (p *Protection) OK() bool { return len(p.Problems) == 0 }
+
+// Summary is one line: "compliance lock, 30 days, hosts denied delete" or
+// the problems.
+func (p *Protection) Summary() string {
+	if !p.OK() {
+		return strings.Join(p.Problems, "; ")
+	}
+	return fmt.Sprintf("%s lock, %d days; deletes and lock changes denied to %s",
+		strings.ToLower(p.Lock), int(p.Retention/(24*time.Hour)), strings.Join(p.Hosts, ", "))
+}

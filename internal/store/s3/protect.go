@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"tend/internal/hint"
+	"tend/internal/store"
 )
 
 // This file holds the store-side protection that keeps a backed-up host's
@@ -27,12 +28,12 @@ import (
 
 // Lock modes of Object Lock.
 const (
-	Compliance = "COMPLIANCE" // nobody deletes or replaces a retained object
-	Governance = "GOVERNANCE" // only keys allowed s3:BypassGovernanceRetention can
+	Compliance = store.Compliance
+	Governance = store.Governance
 )
 
-// MinRetention is the shortest default retention Check accepts: a day.
-const MinRetention = 24 * time.Hour
+// MinRetention is the shortest default retention Protection accepts.
+const MinRetention = store.MinRetention
 
 // ProtectOptions says how to protect a store.
 type ProtectOptions struct {
@@ -197,37 +198,11 @@ func (s *Store) currentPolicy(ctx context.Context) (string, error) {
 	return p, nil
 }
 
-// Protection is what the server does to keep hosts from destroying the
-// store's objects, as the bucket's configuration says.
-type Protection struct {
-	Store      string        `json:"store"`
-	Lock       string        `json:"lock,omitempty"` // Compliance, Governance or "" (none)
-	Retention  time.Duration `json:"retention,omitempty"`
-	Versioning string        `json:"versioning,omitempty"` // "Enabled", "Suspended" or ""
-	// Hosts are the principals tend's deny statements for this store name.
-	Hosts []string `json:"hosts,omitempty"`
-	// Problems say what is missing; none means protected.
-	Problems []string `json:"problems,omitempty"`
-}
-
-// OK reports whether the store is protected.
-func (p *Protection) OK() bool { return len(p.Problems) == 0 }
-
-// Summary is one line: "compliance lock, 30 days, hosts denied delete" or
-// the problems.
-func (p *Protection) Summary() string {
-	if !p.OK() {
-		return strings.Join(p.Problems, "; ")
-	}
-	return fmt.Sprintf("%s lock, %d days; deletes and lock changes denied to %s",
-		strings.ToLower(p.Lock), int(p.Retention/(24*time.Hour)), strings.Join(p.Hosts, ", "))
-}
-
 // Protection reads the bucket's Object Lock configuration, versioning and
 // policy. A key may read them without being allowed to change them: Protect
 // grants the hosts exactly that, so a host can check its own store.
-func (s *Store) Protection(ctx context.Context) (*Protection, error) {
-	p := &Protection{Store: s.name}
+func (s *Store) Protection(ctx context.Context) (*store.Protection, error) {
+	p := &store.Protection{Store: s.name}
 	enabled, mode, validity, unit, err := s.client.GetObjectLockConfig(ctx, s.cfg.Bucket)
 	var resp minio.ErrorResponse
 	switch {

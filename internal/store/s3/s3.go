@@ -59,7 +59,10 @@ type Store struct {
 	name   string
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.Protected = (*Store)(nil)
+)
 
 // Open returns the store described by cfg. It does not contact the server.
 func Open(cfg Config) (*Store, error) {
