@@ -48,6 +48,9 @@ func printStatus(s *session, host string, st *pitr.Status) {
 	if st.From != nil {
 		s.printf("  restorable:     %s to %s\n", ts(*st.From), ts(*st.To))
 	}
+	if st.Protection != "" {
+		s.printf("  protection:     %s\n", st.Protection)
+	}
 	if d := st.LastDrill; d != nil {
 		res := "passed"
 		if !d.OK {

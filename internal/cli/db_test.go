@@ -13,6 +13,7 @@ import (
 
 	"tend/internal/lab/labtest"
 	"tend/internal/store"
+	"tend/internal/store/s3"
 	"tend/internal/store/storetest"
 )
 
@@ -24,6 +25,11 @@ type pitrLab struct {
 	l      *labtest.Lab
 	srv    *storetest.S3Server
 	bucket string
+	// hostKey and hostSecret are the backed-up hosts' own key on the
+	// server: an account the bucket's policy lets add and read objects,
+	// never delete or unlock them (tend store protect). The server's root
+	// key is the administrators'.
+	hostKey, hostSecret string
 	lab    []string
 	opsPub string
 	opsKey string
@@ -39,7 +45,14 @@ func newBackupLab(t *testing.T) (*pitrLab, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pitrLab{secretEnv: newSecretEnv(t), l: l, srv: srv, bucket: srv.NewBucket(t)}
+	p := &pitrLab{secretEnv: newSecretEnv(t), l: l, srv: srv, bucket: srv.NewLockedBucket(t)}
+	p.hostKey, p.hostSecret = srv.NewAccount(t)
+	// Governance mode, so that the administrators' key (the tests) can
+	// still damage the store on purpose and prune at once.
+	if err := srv.NewStoreFor(t, p.bucket, "").Protect(context.Background(),
+		s3.ProtectOptions{Hosts: []string{p.hostKey}, Lock: s3.Governance, Retention: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
 	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
 		if v := os.Getenv(k); v != "" {
 			p.env[k] = v
@@ -78,8 +91,8 @@ hosts:
     keep_count: 2
     keep_within: 1d
 `, p.srv.URL(p.bucket, "pg"), bpub))
-	p.setSecret("vault_s3_key", p.srv.AccessKey)
-	p.setSecret("vault_s3_secret", p.srv.SecretKey)
+	p.setSecret("vault_s3_key", p.hostKey)
+	p.setSecret("vault_s3_secret", p.hostSecret)
 	return p
 }
 
@@ -220,7 +233,7 @@ func TestPITR(t *testing.T) {
 		"after the latest restorable time")
 
 	out = p.tend("db", "status", "production")
-	if !strings.Contains(out, "healthy") || !strings.Contains(out, "restorable:") {
+	if !strings.Contains(out, "healthy") || !strings.Contains(out, "restorable:") || !strings.Contains(out, "protection:     governance lock, 1 days") {
 		t.Errorf("db status:\n%s", out)
 	}
 
@@ -231,7 +244,7 @@ func TestPITR(t *testing.T) {
 	p.sql("host1", "INSERT INTO t (v) VALUES ('C during outage')")
 	p.switchAndWait("host1", true)
 	p.tendFails(1, []string{"db", "status", "production"}, "NOT healthy", "archiving is failing")
-	p.setSecret("vault_s3_secret", p.srv.SecretKey)
+	p.setSecret("vault_s3_secret", p.hostSecret)
 	p.tend("apply", "production")
 	p.sql("host1", "INSERT INTO t (v) VALUES ('D after repair')")
 	p.switchAndWait("host1", false)

@@ -42,6 +42,7 @@ func TestScheduledBackups(t *testing.T) {
   s3_key: vault_s3_key
   s3_secret: vault_s3_secret
   backup_key: vault_backup_key
+  replica_key: vault_replica_key
   replica_secret: vault_replica_secret
   replica_ssh_key: vault_replica_ssh_key
 hosts:
@@ -75,18 +76,21 @@ hosts:
     from: "%s"
     to: "%s"
     env:
-      TEND_FROM_AWS_ACCESS_KEY_ID: "{{.s3_key}}"
+      TEND_FROM_AWS_ACCESS_KEY_ID: "{{.replica_key}}"
       TEND_FROM_AWS_SECRET_ACCESS_KEY: "{{.replica_secret}}"
-      TEND_TO_AWS_ACCESS_KEY_ID: "{{.s3_key}}"
-      TEND_TO_AWS_SECRET_ACCESS_KEY: "{{.s3_secret}}"
+      TEND_TO_AWS_ACCESS_KEY_ID: "{{.replica_key}}"
+      TEND_TO_AWS_SECRET_ACCESS_KEY: "{{.replica_secret}}"
   - replica: mail-dir
     from_dir: "root@%s:/srv/mail"
     to: /srv/replicas/mail-dir
     ssh_key: "{{.replica_ssh_key}}"
     host_key: "%s"
 `, storeURL, srv.URL(replicaBucket, "mail"), h1.Addr, strings.TrimSpace(h1.HostKey)))
-	p.setSecret("vault_s3_key", srv.AccessKey)
-	p.setSecret("vault_s3_secret", srv.SecretKey)
+	// The backed-up host has its own key, which cannot delete; the storage
+	// host's replica reads the store and writes its own bucket.
+	p.setSecret("vault_s3_key", p.hostKey)
+	p.setSecret("vault_s3_secret", p.hostSecret)
+	p.setSecret("vault_replica_key", srv.AccessKey)
 	p.setSecret("vault_backup_key", writeKey)
 	p.setSecret("vault_replica_secret", srv.SecretKey)
 	p.setSecret("vault_replica_ssh_key", string(pem.EncodeToMemory(pemKey)))

@@ -129,6 +129,10 @@ func (c *Config) Status(ctx context.Context, a *Archive) *Status {
 			break
 		}
 	}
+	var problem string
+	if s.Protection, problem = store.CheckProtection(ctx, a.Store); problem != "" {
+		s.Problems = append(s.Problems, problem)
+	}
 	d, err := a.LastDrill(ctx)
 	if err != nil {
 		s.Problems = append(s.Problems, "cannot read the last drill: "+err.Error())

@@ -246,3 +246,23 @@ func (p *Protection) Summary() string {
 	return fmt.Sprintf("%s lock, %d days; deletes and lock changes denied to %s",
 		strings.ToLower(p.Lock), int(p.Retention/(24*time.Hour)), strings.Join(p.Hosts, ", "))
 }
+
+// CheckProtection reads, with the caller's own key, whether st's server
+// refuses that key's deletes and overwrites. It returns Protection's
+// summary ("" for a store with no such protection to read, such as a
+// directory store) and, when the protection is off or unreadable, the
+// problem to report.
+func CheckProtection(ctx context.Context, st Store) (summary, problem string) {
+	g, ok := st.(Protected)
+	if !ok {
+		return "", ""
+	}
+	p, err := g.Protection(ctx)
+	if err != nil {
+		return "unknown", "cannot read the store's protection: " + err.Error()
+	}
+	if !p.OK() {
+		return "off", "the store does not protect old backups from this host's key: " + p.Summary()
+	}
+	return p.Summary(), ""
+}

@@ -28,7 +28,9 @@ type JobStatus struct {
 	Duration    string    `json:"duration,omitempty"`
 	Output      string    `json:"output,omitempty"` // the end of the last run's output
 	MaxAge      string    `json:"max_age"`
-	Problem     string    `json:"problem,omitempty"` // failed, never ran, or late
+	Problem     string    `json:"problem,omitempty"` // failed, never ran, late, or store unprotected
+	// Protection is as in DBStatus, for jobs that write to a store.
+	Protection string `json:"protection,omitempty"`
 }
 
 // DBStatus is the health of a cluster's backups, as `tend db status` and
@@ -52,8 +54,11 @@ type DBStatus struct {
 	From             *time.Time   `json:"restorable_from,omitempty"`
 	To               *time.Time   `json:"restorable_to,omitempty"`
 	LastDrill        *DrillRecord `json:"last_drill,omitempty"`
-	Problems         []string     `json:"problems,omitempty"`
-	Now              time.Time    `json:"now"`
+	// Protection is what the store's server does against this host's
+	// key (store.Protection's summary), "off", or "" for a directory store.
+	Protection string    `json:"protection,omitempty"`
+	Problems   []string  `json:"problems,omitempty"`
+	Now        time.Time `json:"now"`
 }
 
 // DrillRecord is the result of one restore drill, stored as plain JSON
