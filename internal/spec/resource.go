@@ -131,6 +131,13 @@ func (c *checker) absPath(field, v string) {
 	if !c.lit(v) || v == "" {
 		return
 	}
+	if ch, ok := controlChar(v); ok {
+		if field == "" {
+			return // the name's own check said so
+		}
+		c.errf(field, "%s holds the control character %q: a path is one line of printable text", field, ch)
+		return
+	}
 	if !path.IsAbs(v) || path.Clean(v) != v || v == "/" {
 		what := field
 		if what == "" {
@@ -195,10 +202,14 @@ func roleDirOf(field string) string {
 }
 
 func (c *checker) envKeys(env map[string]string) {
-	for k := range env {
+	for k, v := range env {
 		if !envKeyRE.MatchString(k) {
 			c.errf("env."+k, "variable name %q must be letters, digits and '_'", k)
+			continue
 		}
+		// An envdir file's first line is the value (daemontools): a
+		// newline would cut it short, a NUL would become a newline.
+		c.line("env."+k, v)
 	}
 }
 
