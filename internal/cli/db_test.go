@@ -30,9 +30,9 @@ type pitrLab struct {
 	// never delete or unlock them (tend store protect). The server's root
 	// key is the administrators'.
 	hostKey, hostSecret string
-	lab    []string
-	opsPub string
-	opsKey string
+	lab                 []string
+	opsPub              string
+	opsKey              string
 }
 
 // newBackupLab boots two lab hosts and an S3 server on the lab's gateway,
@@ -281,6 +281,9 @@ func TestPITR(t *testing.T) {
 	}
 
 	// A segment deleted from the store: check names it, restore refuses.
+	// The store is protected, so the damage is done by an administrator
+	// who lifts the retention first.
+	p.srv.RemoveRetention(t, p.bucket)
 	ctx := context.Background()
 	st := p.srv.NewStoreFor(t, p.bucket, "pg")
 	var keys []string

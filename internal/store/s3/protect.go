@@ -241,41 +241,58 @@ func (s *Store) Protection(ctx context.Context) (*store.Protection, error) {
 	return p, nil
 }
 
-// deniedHosts returns the principals of tend's two deny statements for this
-// store, when both are present and deny every action they must.
+// deniedHosts returns the principals that the policy's Deny statements
+// forbid both every object action hosts must not have, on a resource
+// covering this store's objects, and every bucket change, on the bucket.
+// Statements are judged by what they say, not by their Sid, so that a
+// policy written by hand, or one protect wrote for the whole bucket,
+// counts as well.
 func (s *Store) deniedHosts(policy string) []string {
 	var doc struct{ Statement []json.RawMessage }
 	if json.Unmarshal([]byte(policy), &doc) != nil {
 		return nil
 	}
-	var obj, bkt []string
+	bucket := "arn:aws:s3:::" + s.cfg.Bucket
+	object := bucket + "/" + s.prefix + "x"
+	obj, bkt := map[string]bool{}, map[string]bool{}
 	for _, raw := range doc.Statement {
 		var st struct {
-			Sid, Effect string
-			Principal   json.RawMessage
-			Action      json.RawMessage
+			Effect    string
+			Principal json.RawMessage
+			Action    json.RawMessage
+			Resource  json.RawMessage
+			Condition json.RawMessage
 		}
-		if json.Unmarshal(raw, &st) != nil || st.Effect != "Deny" {
+		if json.Unmarshal(raw, &st) != nil || st.Effect != "Deny" || len(st.Condition) > 0 {
 			continue
 		}
-		acts := stringList(st.Action)
-		switch st.Sid {
-		case s.sid("HostsNoDelete"):
-			if containsAll(acts, hostObjectDeny) {
-				obj = principals(st.Principal)
+		acts, res := stringList(st.Action), stringList(st.Resource)
+		covers := func(target string) bool {
+			for _, r := range res {
+				if wildcard(r, target) {
+					return true
+				}
 			}
-		case s.sid("HostsNoChange"):
-			if containsAll(acts, hostBucketDeny) {
-				bkt = principals(st.Principal)
+			return false
+		}
+		if containsAll(acts, hostObjectDeny) && covers(object) {
+			for _, p := range principals(st.Principal) {
+				obj[p] = true
+			}
+		}
+		if containsAll(acts, hostBucketDeny) && covers(bucket) {
+			for _, p := range principals(st.Principal) {
+				bkt[p] = true
 			}
 		}
 	}
 	var both []string
-	for _, h := range obj {
-		if slices.Contains(bkt, h) {
+	for h := range obj {
+		if bkt[h] {
 			both = append(both, h)
 		}
 	}
+	sort.Strings(both)
 	return both
 }
 
@@ -306,4 +323,24 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// wildcard matches s against a policy resource pattern, where '*' stands
+// for any run of characters (slashes included) and '?' for one.
+func wildcard(pattern, s string) bool {
+	if pattern == "" {
+		return s == ""
+	}
+	switch pattern[0] {
+	case '*':
+		for i := 0; i <= len(s); i++ {
+			if wildcard(pattern[1:], s[i:]) {
+				return true
+			}
+		}
+		return false
+	case '?':
+		return s != "" && wildcard(pattern[1:], s[1:])
+	}
+	return s != "" && s[0] == pattern[0] && wildcard(pattern[1:], s[1:])
 }

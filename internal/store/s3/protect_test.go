@@ -126,6 +126,13 @@ func TestProtectRefusesHostDestruction(t *testing.T) {
 	if got := content(t, admin, old); got != "the original backup" {
 		t.Fatalf("the old backup now reads %q", got)
 	}
+	// A whole-bucket protection covers the store under its prefix too.
+	if err := srv.NewStoreFor(t, bucket, "").Protect(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := host.Protection(ctx); err != nil || !p.OK() {
+		t.Fatalf("store under a prefix of a bucket protected whole: %v %+v", err, p)
+	}
 	// A backup still succeeds.
 	if err := put(t, host, "basebackups/20261202T000000Z/base.tar.zst", "the next backup", true); err != nil {
 		t.Fatalf("a backup after protection: %v", err)

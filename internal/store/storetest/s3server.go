@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"tend/internal/store/s3"
 	"tend/internal/testenv"
 )
@@ -89,8 +92,12 @@ func StartS3At(t testing.TB, kind, host string) *S3Server {
 		<-exited
 		if t.Failed() {
 			o := out.String()
-			if len(o) > 4096 {
-				o = "..." + o[len(o)-4096:]
+			tail := 4096
+			if n, err := strconv.Atoi(os.Getenv("TEND_S3_LOG_TAIL")); err == nil {
+				tail = n // more of the server's log, to debug a failure
+			}
+			if len(o) > tail {
+				o = "..." + o[len(o)-tail:]
 			}
 			t.Logf("%s output (end):\n%s", kind, o)
 		}
@@ -149,6 +156,21 @@ func (srv *S3Server) NewLockedBucket(t testing.TB) string {
 		t.Fatalf("%s: %v", srv.Kind, err)
 	}
 	return name
+}
+
+// RemoveRetention takes the default retention off a locked bucket, with
+// the server's root key, as an administrator repairing a store would:
+// tests that damage a protected store on purpose call it first.
+func (srv *S3Server) RemoveRetention(t testing.TB, bucket string) {
+	t.Helper()
+	c, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""),
+		BucketLookup: minio.BucketLookupPath, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetObjectLockConfig(context.Background(), bucket, nil, nil, nil); err != nil {
+		t.Fatalf("removing the retention of %s: %v", bucket, err)
+	}
 }
 
 // Getenv answers the AWS credential variables as the store expects them.
