@@ -227,6 +227,10 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	deadline := time.Now().Add(o.Timeout)
 	// wait waits for the server to stop (promoted false) or to be promoted.
 	wait := func(promote bool) error {
+		// pg_ctl -W returns before the server has written its pid file: a
+		// server not running yet has not stopped. It has once it ran, or
+		// once its log says it shut down.
+		began, seen := time.Now(), false
 		for {
 			out, err := c.psql(ctx, "SELECT pg_is_in_recovery();", psqlExtra...)
 			if err == nil && out == "f" {
@@ -235,8 +239,15 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 				}
 				return fmt.Errorf("the server left recovery before tend checked where it stopped: do not use it; its log:\n%s", logTail())
 			}
-			if err != nil && !c.running(ctx, data) {
-				return nil
+			running := c.running(ctx, data)
+			seen = seen || running || err == nil
+			if err != nil && !running {
+				if seen || strings.Contains(logSince(), "database system is shut down") {
+					return nil
+				}
+				if time.Since(began) > time.Minute {
+					return fmt.Errorf("the server did not start within a minute; nothing was promoted. Its log:\n%s", logTail())
+				}
 			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("recovery did not end within %s; the server is left running in recovery, not promoted. Its log:\n%s", o.Timeout, logTail())
