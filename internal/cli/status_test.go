@@ -183,6 +183,11 @@ hosts:
 		t.Errorf("the latest snapshot has a file deleted before it was taken")
 	}
 
+	// The store's protection lifted (an administrator took the retention
+	// off): the host's next status, read with its own key, fails.
+	p.srv.RemoveRetention(t, p.bucket)
+	p.tendFails(1, []string{"status", "production"}, "backup-mail", "does not protect old backups from this host's key", "Object Lock")
+
 	// A job whose last success is older than its max_age is late.
 	p.l.MustEnter(t, "host1", "sh", "-c", `sed -i 's/"last_success": "[^"]*"/"last_success": "2000-01-01T00:00:00Z"/' /var/lib/tend/jobs/backup-mail.json`)
 	p.tendFails(1, []string{"status", "production"}, "backup-mail", "late")
