@@ -332,9 +332,13 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 		}
 	}
 	// A live blob in touched packs is copied out once, and not at all when
-	// an untouched pack holds it too.
+	// an untouched pack that is there holds it too.
 	var live []entry
 	copied := map[uint32]int{}
+	staysElsewhere := func(e entry) bool {
+		_, there := packs[x.packs[e.pack].id]
+		return !touched[e.pack] && there
+	}
 	for i := 0; i < len(all); {
 		j := i + 1
 		for j < len(all) && all[j].id == all[i].id {
@@ -342,7 +346,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 		}
 		copies := all[i:j]
 		i = j
-		if _, g := garbage[copies[0].id]; g || slices.ContainsFunc(copies, func(e entry) bool { return !touched[e.pack] }) {
+		if _, g := garbage[copies[0].id]; g || slices.ContainsFunc(copies, staysElsewhere) {
 			continue
 		}
 		live = append(live, copies[0])
