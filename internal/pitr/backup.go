@@ -306,28 +306,29 @@ func (a *Archive) Read(ctx context.Context, b *Backup, w io.Writer) error {
 // retains stay, counted in kept, for a later prune.
 func (a *Archive) deleteBackup(ctx context.Context, id string, keys []string, kept *LockKept) (gone bool, err error) {
 	man := backupPrefix + id + "/backup.json"
-	err = a.Store.Delete(ctx, man)
-	if store.IsLocked(err) {
-		kept.Backups++
-		return false, nil
-	}
-	if err != nil {
+	if gone, err := a.del(ctx, man, &kept.Backups); !gone || err != nil {
 		return false, err
 	}
 	for _, k := range keys {
 		if k == man {
 			continue
 		}
-		err := a.Store.Delete(ctx, k)
-		if store.IsLocked(err) {
-			kept.Parts++
-			continue
-		}
-		if err != nil {
+		if _, err := a.del(ctx, k, &kept.Parts); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
+}
+
+// del deletes key; a refusal by the store's object lock is counted in
+// kept instead of failing, and gone is false.
+func (a *Archive) del(ctx context.Context, key string, kept *int) (gone bool, err error) {
+	err = a.Store.Delete(ctx, key)
+	if store.IsLocked(err) {
+		*kept++
+		return false, nil
+	}
+	return err == nil, err
 }
 
 var errNoBackup = errors.New("no complete base backup in the archive")

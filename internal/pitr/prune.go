@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
-	"tend/internal/store"
 )
 
 // Keep is the retention of base backups: the Count newest, every backup
@@ -184,12 +182,7 @@ func (a *Archive) Prune(ctx context.Context, p *PrunePlan) (LockKept, error) {
 				continue
 			}
 		}
-		err := a.Store.Delete(ctx, walPrefix+o.Name+"/"+o.Hash)
-		if store.IsLocked(err) {
-			kept.WAL++
-			continue
-		}
-		if err != nil {
+		if _, err := a.del(ctx, walPrefix+o.Name+"/"+o.Hash, &kept.WAL); err != nil {
 			return kept, err
 		}
 	}
