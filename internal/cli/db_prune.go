@@ -56,7 +56,12 @@ environment's secrets, are used.`,
 				return hint.Wrap(fmt.Errorf("prune of %s/%s, from here: %w", d.host.Name, d.cfg.Cluster, err),
 					"prune talks to the store from where it runs: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to credentials that may list and delete in the store")
 			}
-			if err := f.show(s, r, func() { printPrune(s, keep, r.Plan, yes) }); err != nil {
+			if err := f.show(s, r, func() {
+				printPrune(s, keep, r.Plan, yes)
+				for _, l := range r.KeptByLock.Lines() {
+					s.printf("%s\n", l)
+				}
+			}); err != nil {
 				return err
 			}
 			if p := r.Plan; !yes && len(p.Delete)+len(p.Incomplete)+len(p.DeleteWAL) > 0 {

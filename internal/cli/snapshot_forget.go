@@ -48,7 +48,7 @@ snapshot objects, so it needs store credentials that may delete.`,
 				return err
 			}
 			if len(args) > 0 {
-				ids, err := r.ForgetRefs(ctx, args, dryRun)
+				ids, err := r.ForgetRefs(ctx, args, true) // resolves every ref first: all or nothing
 				if err != nil {
 					return err
 				}
@@ -58,21 +58,32 @@ snapshot objects, so it needs store credentials that may delete.`,
 					}
 					return nil
 				}
-				s.printf("forgot %d snapshot(s); run 'tend snapshot prune' to free their data\n", len(ids))
+				locked, err := r.ForgetSnapshots(ctx, ids)
+				if err != nil {
+					return err
+				}
+				for _, id := range locked {
+					s.printf("kept %s: the store's object lock still retains it; forget it again later\n", id.Short())
+				}
+				s.printf("forgot %d snapshot(s); run 'tend snapshot prune' to free their data\n", len(ids)-len(locked))
 				return nil
 			}
 			groups, err := r.ForgetPolicy(ctx, p, dryRun)
 			if err != nil {
 				return err
 			}
-			forgot := 0
+			forgot, locked := 0, 0
 			for _, g := range groups {
 				s.printf("host %s, paths %s (policy: %s):\n", g.Host, strings.Join(g.Paths, ","), p)
 				for _, d := range g.Decisions {
 					t := localTime(d.Snapshot.Time)
-					if d.Keep {
+					switch {
+					case d.Keep:
 						s.printf("  keep    %s  %s  %s\n", d.Snapshot.ID.Short(), t, strings.Join(d.Reasons, ", "))
-					} else {
+					case d.Locked:
+						locked++
+						s.printf("  forget  %s  %s  (kept by the store's object lock; a later forget deletes it)\n", d.Snapshot.ID.Short(), t)
+					default:
 						forgot++
 						s.printf("  forget  %s  %s\n", d.Snapshot.ID.Short(), t)
 					}
@@ -82,6 +93,9 @@ snapshot objects, so it needs store credentials that may delete.`,
 				s.printf("dry run: would forget %d snapshot(s)\n", forgot)
 			} else {
 				s.printf("forgot %d snapshot(s); run 'tend snapshot prune' to free their data\n", forgot)
+				if locked > 0 {
+					s.printf("%d snapshot(s) kept by the store's object lock; a later forget deletes them\n", locked)
+				}
 			}
 			return nil
 		},

@@ -55,6 +55,9 @@ prune never blocks the next one for long. Safe while creates run.`,
 			s.printf("%s %s: %d blobs deleted, %d packs deleted, %d rewritten (%s written), %d unindexed packs removed; %d blobs newly marked, %d waiting\n",
 				verb, formatSize(uint64(res.FreedBytes)), res.DeletedBlobs, res.DeletedPacks, res.RepackedPacks, formatSize(uint64(res.WrittenBytes)),
 				res.OrphanPacks, res.MarkedBlobs, res.Pending)
+			if res.KeptByLock > 0 {
+				s.printf("%d objects kept by the store's object lock; a later prune deletes them\n", res.KeptByLock)
+			}
 			return nil
 		},
 	}

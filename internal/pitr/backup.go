@@ -299,22 +299,36 @@ func (a *Archive) Read(ctx context.Context, b *Backup, w io.Writer) error {
 	return nil
 }
 
-// Delete removes a backup: its manifest first, so that a half-deleted
-// backup is incomplete, never a manifest pointing at missing parts.
-func (a *Archive) deleteBackup(ctx context.Context, id string, keys []string) error {
+// deleteBackup removes a backup: its manifest first, so that a
+// half-deleted backup is incomplete, never a manifest pointing at missing
+// parts. When the store's object lock retains the manifest, nothing else
+// is deleted (the backup stays complete) and gone is false; parts the lock
+// retains stay, counted in kept, for a later prune.
+func (a *Archive) deleteBackup(ctx context.Context, id string, keys []string, kept *LockKept) (gone bool, err error) {
 	man := backupPrefix + id + "/backup.json"
-	if err := a.Store.Delete(ctx, man); err != nil {
-		return err
+	if gone, err := a.del(ctx, man, &kept.Backups); !gone || err != nil {
+		return false, err
 	}
 	for _, k := range keys {
 		if k == man {
 			continue
 		}
-		if err := a.Store.Delete(ctx, k); err != nil {
-			return err
+		if _, err := a.del(ctx, k, &kept.Parts); err != nil {
+			return true, err
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// del deletes key; a refusal by the store's object lock is counted in
+// kept instead of failing, and gone is false.
+func (a *Archive) del(ctx context.Context, key string, kept *int) (gone bool, err error) {
+	err = a.Store.Delete(ctx, key)
+	if store.IsLocked(err) {
+		*kept++
+		return false, nil
+	}
+	return err == nil, err
 }
 
 var errNoBackup = errors.New("no complete base backup in the archive")

@@ -115,25 +115,78 @@ func walNo(name string, segSize int64) (uint64, bool) {
 	return s.No, ok
 }
 
+// LockKept counts what the store's object lock (S3 Object Lock) refused
+// to delete during a prune, and what stays because of it; a later prune
+// deletes it once the lock's retention has passed.
+type LockKept struct {
+	// Backups whose manifest is retained: nothing else of theirs is
+	// deleted, so each stays complete and restorable.
+	Backups int `json:"backups"`
+	// Parts of deleted (or incomplete) backups.
+	Parts int `json:"parts"`
+	// WAL files: refused, or needed by a backup the lock kept.
+	WAL int `json:"wal"`
+}
+
+// Total is the number of objects kept.
+func (k LockKept) Total() int { return k.Backups + k.Parts + k.WAL }
+
+// Lines says what was kept, one line per kind.
+func (k LockKept) Lines() []string {
+	var out []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{k.Backups, "backups"}, {k.Parts, "backup parts"}, {k.WAL, "WAL files"}} {
+		if c.n > 0 {
+			out = append(out, fmt.Sprintf("%d %s kept by the store's object lock; a later prune deletes them", c.n, c.what))
+		}
+	}
+	return out
+}
+
 // Prune carries out a plan: backups first (manifest before parts), then
-// WAL, oldest first.
-func (a *Archive) Prune(ctx context.Context, p *PrunePlan) error {
+// WAL, oldest first. Deletes refused by the store's object lock are not
+// failures: they are counted, and a backup whose manifest stays keeps its
+// parts and the WAL it needs, so that it stays restorable and check stays
+// clean; a later prune deletes it.
+func (a *Archive) Prune(ctx context.Context, p *PrunePlan) (LockKept, error) {
+	var kept LockKept
+	var stay []Backup
 	for _, b := range p.Delete {
-		if err := a.deleteBackup(ctx, b.ID, BackupKeys(b)); err != nil {
-			return err
+		gone, err := a.deleteBackup(ctx, b.ID, BackupKeys(b), &kept)
+		if err != nil {
+			return kept, err
+		}
+		if !gone {
+			stay = append(stay, b)
 		}
 	}
 	for _, i := range p.Incomplete {
-		if err := a.deleteBackup(ctx, i.ID, i.Keys); err != nil {
-			return err
+		if _, err := a.deleteBackup(ctx, i.ID, i.Keys, &kept); err != nil {
+			return kept, err
+		}
+	}
+	// The plan deletes WAL before the oldest backup it keeps; a backup the
+	// lock kept needs the WAL from its own start.
+	var keepFrom uint64
+	for i, b := range stay {
+		if no := b.StartSegment().No; i == 0 || no < keepFrom {
+			keepFrom = no
 		}
 	}
 	for _, o := range p.DeleteWAL {
-		if err := a.Store.Delete(ctx, walPrefix+o.Name+"/"+o.Hash); err != nil {
-			return err
+		if len(stay) > 0 {
+			if no, ok := walNo(o.Name, stay[0].SegSize); ok && no >= keepFrom {
+				kept.WAL++
+				continue
+			}
+		}
+		if _, err := a.del(ctx, walPrefix+o.Name+"/"+o.Hash, &kept.WAL); err != nil {
+			return kept, err
 		}
 	}
-	return nil
+	return kept, nil
 }
 
 // BackupKeys returns the keys of a backup: its parts and manifest.

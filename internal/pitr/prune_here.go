@@ -27,10 +27,11 @@ func PruneHere(ctx context.Context, c Config, getenv func(string) string, k Keep
 	if err != nil {
 		return nil, err
 	}
+	res := &PruneResult{Plan: p, Applied: apply}
 	if apply {
-		if err := a.Prune(ctx, p); err != nil {
+		if res.KeptByLock, err = a.Prune(ctx, p); err != nil {
 			return nil, err
 		}
 	}
-	return &PruneResult{Plan: p, Applied: apply}, nil
+	return res, nil
 }

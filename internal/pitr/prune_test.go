@@ -200,7 +200,7 @@ func TestRetention(t *testing.T) {
 		t.Errorf("plan differs from %s (-want +got):\n%s", golden, diff)
 	}
 
-	if err := s.a.Prune(ctx, plan); err != nil {
+	if _, err := s.a.Prune(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
 

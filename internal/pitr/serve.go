@@ -39,6 +39,8 @@ type BackupList struct {
 type PruneResult struct {
 	Plan    *PrunePlan `json:"plan"`
 	Applied bool       `json:"applied"`
+	// KeptByLock: what the store's object lock kept of what was deleted.
+	KeptByLock LockKept `json:"kept_by_lock"`
 }
 
 // Serve carries out a request on this host.

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"tend/internal/retention"
@@ -12,6 +13,9 @@ type PolicyDecision struct {
 	Snapshot *Snapshot
 	Keep     bool
 	Reasons  []string
+	// Locked: forgotten by the policy, but the store's object lock kept
+	// the snapshot object; it stays listed until a later forget deletes it.
+	Locked bool
 }
 
 // PolicyGroup is the decisions for one host and set of paths, newest first.
@@ -75,5 +79,32 @@ func (r *Repo) ForgetPolicy(ctx context.Context, p retention.Policy, dryRun bool
 			}
 		}
 	}
-	return groups, r.Forget(ctx, drop)
+	locked, err := r.ForgetSnapshots(ctx, drop)
+	for _, g := range groups {
+		for i := range g.Decisions {
+			g.Decisions[i].Locked = slices.Contains(locked, g.Decisions[i].Snapshot.ID)
+		}
+	}
+	return groups, err
+}
+
+// ForgetSnapshots deletes the snapshot objects (their data stays until
+// prune). The objects the store's object lock retains are not an error:
+// they stay, whole and restorable, and are returned; a later forget
+// deletes them once the lock's retention has passed.
+func (r *Repo) ForgetSnapshots(ctx context.Context, ids []ID) (locked []ID, err error) {
+	kept := lockKept{}
+	for _, id := range ids {
+		deleted, err := kept.del(ctx, r.st, prefixSnap+id.String(), "snapshot objects")
+		if err != nil {
+			return locked, fmt.Errorf("forget %s: %w", id.Short(), err)
+		}
+		if !deleted {
+			locked = append(locked, id)
+		}
+	}
+	for _, l := range kept.lines("a later forget") {
+		r.logf("%s", l)
+	}
+	return locked, nil
 }

@@ -2,17 +2,15 @@ package snapshot
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"tend/internal/hint"
@@ -170,95 +168,6 @@ func (r *Repo) checkNewMarks(ctx context.Context, before []*mark, root *wnode, s
 	return nil
 }
 
-// lease is the prune lock: an object that expires on its own.
-type lease struct {
-	Owner   string    `json:"owner"`
-	Token   string    `json:"token"`
-	Expires time.Time `json:"expires"`
-}
-
-// LeaseTTL is how long a prune lease lasts without renewal.
-const LeaseTTL = 10 * time.Minute
-
-func (r *Repo) readLease(ctx context.Context) (*lease, error) {
-	data, err := r.readAll(ctx, keyLease, 1<<16)
-	if err != nil {
-		return nil, err
-	}
-	var l lease
-	if err := json.Unmarshal(data, &l); err != nil {
-		return nil, fmt.Errorf("prune lease: %w", err)
-	}
-	return &l, nil
-}
-
-// acquireLease takes the prune lease, taking over an expired one, and
-// renews it until release is called.
-func (r *Repo) acquireLease(ctx context.Context, ttl time.Duration) (release func(), err error) {
-	host, _ := os.Hostname()
-	var tok [16]byte
-	rand.Read(tok[:])
-	l := lease{Owner: fmt.Sprintf("%s pid %d", host, os.Getpid()), Token: hex.EncodeToString(tok[:])}
-	put := func(createOnly bool) error {
-		l.Expires = time.Now().Add(ttl).UTC()
-		data, _ := json.Marshal(l)
-		return r.st.Put(ctx, keyLease, bytes.NewReader(data), int64(len(data)), store.PutOptions{CreateOnly: createOnly})
-	}
-	for attempt := 0; ; attempt++ {
-		err := put(true)
-		if err == nil {
-			break
-		}
-		if !store.IsExists(err) || attempt > 2 {
-			return nil, fmt.Errorf("prune lease: %w", err)
-		}
-		cur, err := r.readLease(ctx)
-		if store.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if time.Now().Before(cur.Expires) {
-			return nil, hint.Wrap(fmt.Errorf("prune: another prune holds the lease (%s, until %s)", cur.Owner, cur.Expires.Format(time.RFC3339)),
-				"wait for it to finish; a killed prune's lease expires by itself")
-		}
-		r.logf("taking over a stale prune lease held by %s (expired %s)", cur.Owner, cur.Expires.Format(time.RFC3339))
-		if err := r.st.Delete(ctx, keyLease); err != nil {
-			return nil, err
-		}
-	}
-	// Make sure the lease is ours (two takers of a stale lease race).
-	if cur, err := r.readLease(ctx); err != nil || cur.Token != l.Token {
-		return nil, errors.New("prune: lost the race for the lease to another prune")
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if err := put(false); err != nil {
-					r.logf("warning: renewing the prune lease: %v", err)
-				}
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		wg.Wait()
-		if cur, err := r.readLease(context.WithoutCancel(ctx)); err == nil && cur.Token == l.Token {
-			r.st.Delete(context.WithoutCancel(ctx), keyLease)
-		}
-	}, nil
-}
-
 // PruneOptions tunes Prune.
 type PruneOptions struct {
 	DryRun bool
@@ -267,8 +176,10 @@ type PruneOptions struct {
 	MinAge time.Duration
 	// LeaseTTL defaults to LeaseTTL.
 	LeaseTTL time.Duration
-	// afterDelete is a test hook run between steps.
+	// testHook is run between steps.
 	testHook func(step string)
+	// leaseNow is the lease's clock (a test hook; nil is time.Now).
+	leaseNow func() time.Time
 }
 
 // PruneResult says what a prune did (or would do).
@@ -280,13 +191,18 @@ type PruneResult struct {
 	FreedBytes                  int64 // pack bytes deleted (before adding repacked ones)
 	WrittenBytes                int64 // pack bytes written by repacking
 	Pending                     int   // blobs marked earlier, not yet old enough
-	Lines                       []string
+	// KeptByLock counts the objects the store's object lock refused to
+	// delete (packs, index objects, marks), and the packs kept because
+	// such an index object still lists them; a later prune deletes them.
+	// They are not counted as deleted or freed above.
+	KeptByLock int
+	Lines      []string
 }
 
 // Prune deletes data no snapshot references, in two phases: a run marks
 // garbage; a run after MinAge deletes what is still garbage, rewriting
 // only packs that hold some. See docs/snapshot.md for why a concurrent
-// create is safe.
+// create is safe, and objectlock.go for a store that refuses deletes.
 func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, error) {
 	if err := r.needIdentity("prune"); err != nil {
 		return nil, err
@@ -306,7 +222,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 		}
 	}
 	if !opts.DryRun {
-		release, err := r.acquireLease(ctx, opts.LeaseTTL)
+		release, err := r.acquireLease(ctx, opts.LeaseTTL, opts.leaseNow)
 		if err != nil {
 			return nil, err
 		}
@@ -317,6 +233,10 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 	say := func(f string, a ...any) { res.Lines = append(res.Lines, fmt.Sprintf(f, a...)) }
 
 	marks, err := r.loadMarks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	done, doneGone, err := r.doneMarks(ctx, marks)
 	if err != nil {
 		return nil, err
 	}
@@ -354,12 +274,17 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 	}
 	isUsed := func(id ID) bool { _, ok := used[id]; return ok }
 
-	// Phase two: what eligible marks listed and is still garbage.
-	var eligible, pending []*mark
+	// Phase two: what eligible marks listed and is still garbage. A mark
+	// an earlier prune acted on but could not delete is not acted on
+	// again (done); its deletion is tried again below.
+	var eligible, pending, acted []*mark
 	for _, m := range marks {
-		if !m.DeleteAfter.After(start) {
+		switch {
+		case done[m.key]:
+			acted = append(acted, m)
+		case !m.DeleteAfter.After(start):
 			eligible = append(eligible, m)
-		} else {
+		default:
 			pending = append(pending, m)
 		}
 	}
@@ -371,12 +296,10 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 			}
 		}
 	}
-	indexedPack := make([]bool, 0)
 	packPos := map[ID]uint32{}
 	for i, p := range x.packs {
 		packPos[p.id] = uint32(i)
 	}
-	_ = indexedPack
 	var orphans []ID
 	for _, m := range eligible {
 		for _, id := range m.Packs {
@@ -388,8 +311,18 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 			}
 		}
 	}
-	// Packs holding garbage: delete when nothing live remains, else rewrite.
+	// Every copy of every blob, once per pack: two index objects list one
+	// pack after a killed prune, or while the object lock keeps an old
+	// index object.
 	all := append(slices.Clone(x.entries), x.dups...)
+	slices.SortFunc(all, func(a, b entry) int {
+		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pack, b.pack)
+	})
+	all = slices.CompactFunc(all, func(a, b entry) bool { return a.id == b.id && a.pack == b.pack })
+	// Packs holding garbage: delete when nothing live remains, else rewrite.
 	byPack := map[uint32][]entry{}
 	touched := map[uint32]bool{}
 	for _, e := range all {
@@ -398,22 +331,46 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 			touched[e.pack] = true
 		}
 	}
-	var live []entry // blobs to copy out of touched packs
-	for p := range touched {
-		keep := 0
+	// A live blob in touched packs is copied out once, and not at all when
+	// an untouched pack that is there holds it too.
+	var live []entry
+	copied := map[uint32]int{}
+	staysElsewhere := func(e entry) bool {
+		_, there := packs[x.packs[e.pack].id]
+		return !touched[e.pack] && there
+	}
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && all[j].id == all[i].id {
+			j++
+		}
+		copies := all[i:j]
+		i = j
+		if _, g := garbage[copies[0].id]; g || slices.ContainsFunc(copies, staysElsewhere) {
+			continue
+		}
+		live = append(live, copies[0])
+		copied[copies[0].pack]++
+	}
+	touchedList := slices.Sorted(maps.Keys(touched))
+	for _, p := range touchedList {
+		n, g := len(byPack[p]), 0
 		for _, e := range byPack[p] {
-			if _, g := garbage[e.id]; !g {
-				live = append(live, e)
-				keep++
+			if _, ok := garbage[e.id]; ok {
+				g++
 			}
 		}
 		res.FreedBytes += int64(x.packs[p].size)
-		if keep == 0 {
-			res.DeletedPacks++
-			say("delete pack %s (all %d blobs unreferenced)", x.packs[p].id.Short(), len(byPack[p]))
-		} else {
+		switch {
+		case copied[p] > 0:
 			res.RepackedPacks++
-			say("rewrite pack %s (%d of %d blobs unreferenced)", x.packs[p].id.Short(), len(byPack[p])-keep, len(byPack[p]))
+			say("rewrite pack %s (%d of %d blobs unreferenced)", x.packs[p].id.Short(), g, n)
+		case g == n:
+			res.DeletedPacks++
+			say("delete pack %s (all %d blobs unreferenced)", x.packs[p].id.Short(), n)
+		default:
+			res.DeletedPacks++
+			say("delete pack %s (%d of %d blobs unreferenced, the others stored in other packs too)", x.packs[p].id.Short(), g, n)
 		}
 	}
 	res.DeletedBlobs = len(garbage)
@@ -467,6 +424,7 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 
 	// Act: rewrite, index, then delete (a kill at any point leaves a
 	// repository that check accepts; leftovers are garbage for next time).
+	kept := lockKept{}
 	var newPacks []indexPack
 	if len(live) > 0 {
 		np, written, err := r.repack(ctx, x, live)
@@ -476,6 +434,8 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 		newPacks, res.WrittenBytes = np, written
 	}
 	hook("repacked")
+	// stillListed: packs that index objects the object lock kept list.
+	var stillListed map[ID]bool
 	if len(touched) > 0 || len(newPacks) > 0 || len(orphans) > 0 {
 		var keep []indexPack
 		for p, es := range byPack {
@@ -492,9 +452,19 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 			}
 		}
 		hook("indexed")
+		var stay []ID
 		for _, f := range x.files {
-			if err := r.st.Delete(ctx, prefixIndex+f.String()); err != nil {
+			deleted, err := kept.del(ctx, r.st, prefixIndex+f.String(), "index objects")
+			if err != nil {
 				return nil, fmt.Errorf("delete old index: %w", err)
+			}
+			if !deleted {
+				stay = append(stay, f)
+			}
+		}
+		if len(stay) > 0 {
+			if stillListed, err = r.indexedPacks(ctx, stay); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -504,20 +474,61 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 		}
 	}
 	for _, m := range eligible {
-		if err := r.st.Delete(ctx, m.key); err != nil {
+		deleted, err := kept.del(ctx, r.st, m.key, "marks")
+		if err != nil {
 			return nil, fmt.Errorf("delete mark: %w", err)
+		}
+		if !deleted {
+			if err := r.writeMarkDone(ctx, m, start); err != nil {
+				return nil, fmt.Errorf("record a mark as done: %w", err)
+			}
+		}
+	}
+	for _, m := range acted {
+		deleted, err := kept.del(ctx, r.st, m.key, "marks")
+		if err != nil {
+			return nil, fmt.Errorf("delete mark: %w", err)
+		}
+		if deleted {
+			doneGone = append(doneGone, prefixMarksDone+strings.TrimPrefix(m.key, prefixMarks))
+		}
+	}
+	// A done record goes only after its mark: alone, the mark would be
+	// acted on again.
+	for _, k := range doneGone {
+		if err := r.st.Delete(ctx, k); err != nil && !store.IsLocked(err) {
+			r.logf("warning: deleting %s: %v", k, err)
 		}
 	}
 	hook("deleting")
-	for p := range touched {
-		if err := r.st.Delete(ctx, packKey(x.packs[p].id)); err != nil {
+	for _, p := range touchedList {
+		id := x.packs[p].id
+		deleted := false
+		if stillListed[id] {
+			kept["packs"]++
+		} else if deleted, err = kept.del(ctx, r.st, packKey(id), "packs"); err != nil {
 			return nil, fmt.Errorf("delete pack: %w", err)
+		}
+		if !deleted {
+			res.FreedBytes -= int64(x.packs[p].size)
+			if copied[p] == 0 {
+				res.DeletedPacks--
+			}
 		}
 	}
 	for _, id := range orphans {
-		if err := r.st.Delete(ctx, packKey(id)); err != nil {
+		deleted, err := kept.del(ctx, r.st, packKey(id), "packs")
+		if err != nil {
 			return nil, fmt.Errorf("delete pack: %w", err)
 		}
+		if !deleted {
+			res.FreedBytes -= packs[id]
+			res.OrphanPacks--
+		}
+	}
+	res.KeptByLock = kept.total()
+	for _, l := range kept.lines("a later prune") {
+		r.logf("%s", l)
 	}
 	return res, nil
 }

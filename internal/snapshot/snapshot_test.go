@@ -485,11 +485,11 @@ func TestCreateReuploadsMarkedBlobs(t *testing.T) {
 func TestLease(t *testing.T) {
 	e := newEnv(t, newStore(t, "dir"))
 	ctx := context.Background()
-	release, err := e.admin.acquireLease(ctx, time.Minute)
+	release, err := e.admin.acquireLease(ctx, time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.admin.acquireLease(ctx, time.Minute); err == nil || !strings.Contains(err.Error(), "another prune holds the lease") {
+	if _, err := e.admin.acquireLease(ctx, time.Minute, nil); err == nil || !strings.Contains(err.Error(), "another prune holds the lease") {
 		t.Errorf("second lease: %v", err)
 	}
 	release()
@@ -498,7 +498,7 @@ func TestLease(t *testing.T) {
 	e.st.Put(ctx, keyLease, bytes.NewReader(stale), int64(len(stale)), store.PutOptions{})
 	var logs []string
 	e.admin.Logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)) }
-	release, err = e.admin.acquireLease(ctx, time.Minute)
+	release, err = e.admin.acquireLease(ctx, time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
