@@ -33,7 +33,7 @@ keep the age identity off those hosts.`,
 			if err != nil {
 				return err
 			}
-			k, haveKey, err := snapWriteKey(s)
+			k, haveKey, err := snapWriteKey(s, "init")
 			if err != nil {
 				return err
 			}
