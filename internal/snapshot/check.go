@@ -82,6 +82,7 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, erro
 		listed[e.pack] = true
 	}
 	badPack := map[uint32]string{} // pack position -> what is wrong
+	unlisted := map[uint32]bool{}  // packs that lost nothing: not read
 	for i, p := range x.packs {
 		size, ok := sizes[p.id]
 		why := ""
@@ -94,6 +95,7 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, erro
 		switch {
 		case why == "":
 		case !listed[uint32(i)]:
+			unlisted[uint32(i)] = true
 			note("pack %s: %s, but every blob the index lists in it is stored in another pack (a prune that rewrites the index drops the entries)", p.id.Short(), why)
 		default:
 			badPack[uint32(i)] = why
@@ -111,7 +113,7 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, erro
 	if opts.ReadData > 0 {
 		order := make([]uint32, 0, len(x.packs))
 		for i := range x.packs {
-			if _, bad := badPack[uint32(i)]; !bad {
+			if _, bad := badPack[uint32(i)]; !bad && !unlisted[uint32(i)] {
 				order = append(order, uint32(i))
 			}
 		}
