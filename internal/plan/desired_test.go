@@ -121,13 +121,14 @@ func TestDesiredFileBackupHostKey(t *testing.T) {
 	if *hk != *want {
 		t.Errorf("the host key sent is not the one derived for web1")
 	}
-	// A host whose name is no host name cannot record snapshots.
-	h, err = repo.Compile("prod", "db_1", secrets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := plan.Desired(h); err == nil || !strings.Contains(err.Error(), `host name "db_1"`) {
+	// A host whose name is no host name cannot record snapshots: the
+	// spec says so, and Desired would refuse it too.
+	if _, err := repo.Compile("prod", "db_1", secrets); err == nil || !strings.Contains(err.Error(), `host name "db_1"`) {
 		t.Errorf("file_backup on host db_1: %v", err)
+	}
+	h.Name = "db_1"
+	if _, err := plan.Desired(h); err == nil || !strings.Contains(err.Error(), `host name "db_1"`) {
+		t.Errorf("Desired for host db_1: %v", err)
 	}
 }
 
