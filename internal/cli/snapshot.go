@@ -15,6 +15,7 @@ import (
 	"tend/internal/hint"
 	"tend/internal/seal"
 	"tend/internal/secret"
+	"tend/internal/snapkey"
 	"tend/internal/snapshot"
 	"tend/internal/store/storeurl"
 )
@@ -39,14 +40,16 @@ func snapshotCmd() *command {
 		help: `A snapshot repository lives in an object store (--store, default
 TEND_SNAPSHOT_STORE; S3 credentials from AWS_ACCESS_KEY_ID and
 AWS_SECRET_ACCESS_KEY). Every command needs the repository's write key
-(TEND_SNAPSHOT_KEY, 64 hex digits, or the file TEND_SNAPSHOT_KEY_FILE).
+(TEND_SNAPSHOT_KEY, 64 hex digits, or the file TEND_SNAPSHOT_KEY_FILE); a
+backing-up host holds instead its host key (from 'tend snapshot host-key'),
+which creates and lists that host's snapshots only.
 create needs the age recipients (--recipients FILE or
 TEND_SNAPSHOT_RECIPIENTS); ls, diff, restore, prune and check need the age
 identity (TEND_AGE_KEY or TEND_AGE_KEY_FILE), which hosts do not hold.
 See docs/snapshot.md.`,
 		subs: []*command{
 			snapInitCmd(), snapCreateCmd(), snapListCmd(), snapLsCmd(), snapDiffCmd(),
-			snapRestoreCmd(), snapForgetCmd(), snapPruneCmd(), snapCheckCmd(), snapDrillCmd(),
+			snapRestoreCmd(), snapForgetCmd(), snapPruneCmd(), snapCheckCmd(), snapDrillCmd(), snapHostKeyCmd(),
 		},
 	}
 }
@@ -73,35 +76,54 @@ func (o *snapOpts) storeURL(s *session) (string, error) {
 	return u, nil
 }
 
-// writeKey reads the write key from the environment; ok is false when
-// neither variable is set.
-func snapWriteKey(s *session) (key []byte, ok bool, err error) {
-	if v := s.getenv(envSnapKey); v != "" {
-		k, err := snapshot.ParseKey(v)
-		if err != nil {
-			return nil, true, hint.Wrap(fmt.Errorf("%s: %w", envSnapKey, err), "set it to the key 'tend snapshot init' wrote")
+// snapKeys reads the repository's key from the environment: the write
+// key (64 hex digits) or a host key (tend-snapshot-host-1:...). ok is
+// false when neither variable is set.
+func snapKeys(s *session) (ks snapshot.Keys, ok bool, err error) {
+	text, from := s.getenv(envSnapKey), envSnapKey
+	if text == "" {
+		p := s.getenv(envSnapKeyFile)
+		if p == "" {
+			return ks, false, nil
 		}
-		return k, true, nil
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return ks, false, nil
+		}
+		if err != nil {
+			return ks, true, fmt.Errorf("snapshot key file: %w", err)
+		}
+		text, from = string(data), "snapshot key file "+p
 	}
-	p := s.getenv(envSnapKeyFile)
-	if p == "" {
-		return nil, false, nil
+	if snapkey.IsHostKey(text) {
+		h, err := snapkey.ParseHost(text)
+		if err != nil {
+			return ks, true, hint.Wrap(fmt.Errorf("%s: %w", from, err), "set it again from 'tend snapshot host-key NAME'")
+		}
+		return snapshot.Keys{HostKey: h}, true, nil
 	}
-	data, err := os.ReadFile(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
+	k, err := snapshot.ParseKey(text)
 	if err != nil {
-		return nil, true, fmt.Errorf("snapshot key file: %w", err)
+		return ks, true, hint.Wrap(fmt.Errorf("%s: %w", from, err), "set it to the key 'tend snapshot init' wrote, or to a host key from 'tend snapshot host-key NAME'")
 	}
-	k, err := snapshot.ParseKey(string(data))
-	if err != nil {
-		return nil, true, fmt.Errorf("snapshot key file %s: %w", p, err)
-	}
-	return k, true, nil
+	return snapshot.Keys{WriteKey: k}, true, nil
 }
 
-const snapKeyHint = "set " + envSnapKey + " (64 hex digits) or " + envSnapKeyFile + " to the write key 'tend snapshot init' wrote"
+// snapWriteKey reads the write key from the environment, refusing a host
+// key; ok is false when neither variable is set.
+func snapWriteKey(s *session, what string) (key []byte, ok bool, err error) {
+	ks, ok, err := snapKeys(s)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	if ks.HostKey != nil {
+		return nil, true, hint.New(what+" needs the write key, and "+envSnapKey+" holds the host key for "+ks.HostKey.Name,
+			"run this where the write key is, with "+envSnapKey+" or "+envSnapKeyFile+" set to it")
+	}
+	return ks.WriteKey, true, nil
+}
+
+const snapKeyHint = "set " + envSnapKey + " (64 hex digits) or " + envSnapKeyFile + " to the write key 'tend snapshot init' wrote (or, on a backing-up host, to its host key)"
 
 // open opens the repository. needID: the command reads contents and needs
 // the identity; wantRcpt: it writes packs and needs recipients.
@@ -110,14 +132,13 @@ func (o *snapOpts) open(ctx context.Context, s *session, needID, wantRcpt bool) 
 	if err != nil {
 		return nil, err
 	}
-	k, ok, err := snapWriteKey(s)
+	ks, ok, err := snapKeys(s)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, hint.New("no snapshot write key", snapKeyHint)
 	}
-	ks := snapshot.Keys{WriteKey: k}
 	if needID {
 		ids, err := secret.Identities(s.getenv)
 		if err != nil {

@@ -47,6 +47,9 @@ structure that does not need decryption is checked.`,
 			if err != nil {
 				return err
 			}
+			for _, n := range res.Notes {
+				s.printf("note: %s\n", n)
+			}
 			for _, p := range res.Problems {
 				s.printf("%s\n", p)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"os"
+	"strings"
 	"time"
 
 	"tend/internal/snapshot"
@@ -24,14 +25,16 @@ func snapCreateCmd() *command {
 		args:    "PATH...",
 		summary: "record a new snapshot of PATHs",
 		help: `Reads the PATHs and stores what the repository does not have yet. Needs the
-write key and the recipients, not the identity, and takes no lock. A local
+write key or the host's host key, and the recipients, not the identity, and
+takes no lock. With a host key, --host defaults to the key's host and may
+not name another. A local
 cache (--cache) remembers the last snapshot of the same host and paths, so
 that files whose size, mtime, ctime and inode are unchanged are not read.`,
 		flags: func(fs *flag.FlagSet) {
 			o.flags(fs)
 			fs.Var(&excludes, "exclude", "skip files matching `PATTERN` (base name or full path; repeatable)")
 			fs.Var(&tags, "tag", "add the label `TAG` (repeatable)")
-			fs.StringVar(&host, "host", "", "the host `NAME` recorded (default: this machine's host name)")
+			fs.StringVar(&host, "host", "", "the host `NAME` recorded, a lower-case host name (default: the host key's, else this machine's host name)")
 			fs.StringVar(&cache, "cache", "", "cache `DIR` (default $"+envSnapCache+", else ~/.cache/tend/snapshot or /var/cache/tend/snapshot)")
 			fs.BoolVar(&noCache, "no-cache", false, "read every file")
 			fs.BoolVar(&asJSON, "json", false, "print the snapshot as JSON")
@@ -44,10 +47,13 @@ that files whose size, mtime, ctime and inode are unchanged are not read.`,
 			if err != nil {
 				return err
 			}
-			if host == "" {
+			if host == "" && r.HostName() == "" {
+				// The write key: this machine's name, in the one
+				// spelling host names have.
 				if host, err = os.Hostname(); err != nil {
 					return err
 				}
+				host = strings.ToLower(host)
 			}
 			switch {
 			case noCache:

@@ -19,8 +19,9 @@ func snapInitCmd() *command {
 		help: `Creates the repository. The write key comes from TEND_SNAPSHOT_KEY or
 TEND_SNAPSHOT_KEY_FILE when set; otherwise a new key is generated and written
 to --key-file (or the TEND_SNAPSHOT_KEY_FILE path), mode 0600, never printed.
-Store that key as a tend secret and deliver it to the hosts that back up;
-keep the age identity off those hosts.`,
+Store that key as a tend secret and keep it off the hosts: a file_backup
+gives each host the host key derived from it for its name (by hand:
+'tend snapshot host-key NAME'). Keep the age identity off hosts too.`,
 		flags: func(fs *flag.FlagSet) {
 			o.flags(fs)
 			fs.StringVar(&keyFile, "key-file", "", "write a newly generated write key to `FILE` (created, mode 0600)")
@@ -33,7 +34,7 @@ keep the age identity off those hosts.`,
 			if err != nil {
 				return err
 			}
-			k, haveKey, err := snapWriteKey(s)
+			k, haveKey, err := snapWriteKey(s, "init")
 			if err != nil {
 				return err
 			}
@@ -60,8 +61,8 @@ keep the age identity off those hosts.`,
 			s.printf("created snapshot repository %s in %s\n", cfg.ID, st)
 			if !haveKey {
 				s.printf("wrote the new write key to %s (mode 0600)\n", keyFile)
-				s.printf("store it as a secret and give it to backing-up hosts as %s or %s;\n", envSnapKey, envSnapKeyFile)
-				s.printf("hosts also need the age recipients (public keys), never the identity\n")
+				s.printf("store it as a secret; hosts get host keys derived from it ('tend snapshot host-key NAME',\n")
+				s.printf("or a file_backup's key), the age recipients (public keys), and never the identity\n")
 			}
 			return nil
 		},

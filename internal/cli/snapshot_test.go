@@ -159,6 +159,8 @@ func TestSnapshotCLIErrors(t *testing.T) {
 		{[]string{"snapshot", "restore", "latest", "--store", store}, nil, 2, "--to DIR is required"},
 		{[]string{"snapshot", "forget", "--store", store}, nil, 2, "expected SNAPSHOT IDs or a policy"},
 		{[]string{"snapshot", "check", "--read-data=2", "--store", store}, nil, 2, "want a fraction"},
+		{[]string{"snapshot", "list", "--store", store}, map[string]string{"TEND_SNAPSHOT_KEY": "tend-snapshot-host-1:AAAA"}, 1, "not a valid tend-snapshot-host-1 key"},
+		{[]string{"snapshot", "host-key", "a/b"}, map[string]string{"TEND_SNAPSHOT_KEY": strings.Repeat("ab", 32)}, 1, `host name "a/b": character '/' is not allowed`},
 	} {
 		t.Run(strings.Join(tc.args[1:], " "), func(t *testing.T) {
 			for k, v := range tc.env {
@@ -174,6 +176,15 @@ func TestSnapshotCLIErrors(t *testing.T) {
 	// A wrong write key is refused, not silently used.
 	e.env["TEND_SNAPSHOT_KEY"] = strings.Repeat("ab", 32)
 	e.ok("snapshot", "init", "--store", store)
+	// --host is a host name: no '/', no line break that would forge a
+	// line of 'tend snapshot list'.
+	e.env["TEND_SNAPSHOT_RECIPIENTS"] = id.Recipient().String()
+	src := t.TempDir()
+	for _, h := range []string{"/", "web1\nweb2", "web1\nabcd1234  2026-01-01 12:00  web2", "Web1"} {
+		if _, errOut, code := e.run("snapshot", "create", "--store", store, "--host", h, src); code != 1 || !strings.Contains(errOut, "tend: error: create: host name") {
+			t.Errorf("create --host %q: exit %d\n%s", h, code, errOut)
+		}
+	}
 	e.env["TEND_SNAPSHOT_KEY"] = strings.Repeat("cd", 32)
 	if _, errOut, code := e.run("snapshot", "list", "--store", store); code != 1 || !strings.Contains(errOut, "the write key does not match this repository") {
 		t.Errorf("wrong key: exit %d\n%s", code, errOut)

@@ -112,6 +112,14 @@ hosts:
 	if _, err := p.l.Enter(t, "host2", "sh", "-c", "echo x > /tmp/x && rsync -e 'ssh -i /etc/tend/jobs/replica-mail-dir.key -o UserKnownHostsFile=/etc/tend/jobs/replica-mail-dir.known_hosts -o BatchMode=yes' /tmp/x root@"+h1.Addr+":/srv/mail/x"); err == nil {
 		t.Errorf("the replica's key could write to production")
 	}
+	// The host got its host key, never the write key, and its snapshots
+	// carry the spec's host name.
+	if got := p.l.MustEnter(t, "host1", "cat", "/etc/tend/env/backup-mail/TEND_SNAPSHOT_KEY"); strings.Contains(got, writeKey) || !strings.HasPrefix(strings.TrimSpace(got), "tend-snapshot-host-1:") {
+		t.Errorf("host1's TEND_SNAPSHOT_KEY is not a host key")
+	}
+	if out := p.ok("", "snapshot", "list", "--json", "--store", storeURL); !strings.Contains(out, `"host": "host1"`) {
+		t.Errorf("the snapshot does not record host1:\n%s", out)
+	}
 	out := p.tend("status", "production")
 	for _, want := range []string{"file_backup", "backup-mail", "replica", "replica-mail"} {
 		if !strings.Contains(out, want) {

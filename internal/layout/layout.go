@@ -7,7 +7,7 @@
 //	backups:    cli -> pitr, snapshot, replica -> store
 //
 // with wire (the messages both ends speak), spec, secret, seal, retention,
-// job, envdir, atomicfile and hint below them, so a lower package never
+// job, envdir, atomicfile, snapkey and hint below them, so a lower package never
 // comes to depend on a higher one and neither stack reaches into the other
 // (the controller does not import the host's runtime; they share only
 // wire). inventory reaches hosts without any secret. The backup packages

@@ -58,6 +58,9 @@ var below = []struct {
 	{"hint", []string{""}},
 	{"retention", []string{""}},
 	{"atomicfile", []string{""}},
+	// Snapshot key derivation: the controller turns a write key into a
+	// host key with it, without the repository code.
+	{"snapkey", []string{""}},
 	// The messages both ends speak: below both stacks and the backups,
 	// so each of them may use it.
 	{"wire", []string{""}},

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"tend/internal/hint"
+	"tend/internal/snapkey"
 	"tend/internal/spec"
 	"tend/internal/transport/ssh"
 	"tend/internal/wire"
@@ -70,11 +71,15 @@ func (b *Binary) remotePath() string { return AgentDir + "/tend-" + b.Hash[:16] 
 func Desired(h *spec.Host) (*wire.Desired, error) {
 	d := &wire.Desired{Protocol: wire.Protocol, Host: h.Name, RemovePackages: h.RemoveUnmanagedPackages}
 	for _, r := range h.Resources {
-		b, err := json.Marshal(r.Spec)
+		sp, sensitive, err := hostSpec(h.Name, r)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %s: %w", h.Name, r.ID, err)
+		}
+		b, err := json.Marshal(sp)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.ID, err)
 		}
-		it := wire.Item{ID: r.ID, Kind: string(r.Kind), Name: r.Name, Notify: r.Notify, Sensitive: r.Sensitive, DeleteData: r.DeleteData, Spec: b}
+		it := wire.Item{ID: r.ID, Kind: string(r.Kind), Name: r.Name, Notify: r.Notify, Sensitive: r.Sensitive || sensitive, DeleteData: r.DeleteData, Spec: b}
 		if r.State == spec.StateAbsent {
 			it.State = wire.Absent
 		}
@@ -84,6 +89,29 @@ func Desired(h *spec.Host) (*wire.Desired, error) {
 		d.Handlers = append(d.Handlers, wire.Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action})
 	}
 	return d, nil
+}
+
+// hostSpec is r's spec as it is sent to host: a file_backup's write key
+// becomes the host key of that host (see package snapkey), so the write
+// key, which could sign snapshots in any host's name, never leaves the
+// controller. sensitive: the spec now holds a secret.
+func hostSpec(host string, r *spec.Resource) (any, bool, error) {
+	fb, ok := r.Spec.(*spec.FileBackup)
+	if !ok {
+		return r.Spec, false, nil
+	}
+	w, err := hex.DecodeString(fb.Key)
+	if err != nil || len(w) != snapkey.Size {
+		return r.Spec, false, nil // a placeholder (no secrets given), or refused by the spec check
+	}
+	hk, err := snapkey.ForHost(w, host)
+	if err != nil {
+		return nil, false, hint.Wrap(fmt.Errorf("snapshots record the host's name: %w", err),
+			"rename the host to a lower-case host name (letters, digits, '-' and dots), or back it up by another host's file_backup")
+	}
+	c := *fb
+	c.Key = hk.Encode()
+	return &c, true, nil
 }
 
 // Target is one host to converge.

@@ -21,6 +21,11 @@ type CheckOptions struct {
 type CheckResult struct {
 	Snapshots, Packs, Blobs, PacksRead int
 	Problems                           []string
+	// Notes are findings that lose nothing: index entries whose pack is
+	// missing while the blobs they list are stored in other packs (a
+	// host may write such entries), and snapshots MAC'd the way they were
+	// before host keys.
+	Notes []string
 	// NoIdentity: trees were not walked (the keys have no identity).
 	NoIdentity bool
 }
@@ -30,14 +35,23 @@ type CheckResult struct {
 // every blob each snapshot needs is indexed. ReadData reads packs too.
 // Problems name the affected snapshots and files.
 func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
+	if err := r.needWriteKey("check"); err != nil {
+		return nil, err
+	}
 	res := &CheckResult{}
 	problem := func(f string, a ...any) { res.Problems = append(res.Problems, fmt.Sprintf(f, a...)) }
+	note := func(f string, a ...any) { res.Notes = append(res.Notes, fmt.Sprintf(f, a...)) }
 	sns, bad, err := r.readSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, b := range bad {
 		problem("%s", b)
+	}
+	for _, sn := range sns {
+		if sn.legacy {
+			note("snapshot %s: MAC'd with the write key itself, as before host keys (only a holder of the write key can have written it)", sn.ID.Short())
+		}
 	}
 	x, badIdx, err := r.loadIndex(ctx)
 	if err != nil {
@@ -60,14 +74,31 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, erro
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
+	// An entry whose pack is missing does not shadow a stored copy (see
+	// settle); a pack left with no entry lost nothing.
+	x.settle(sizes)
+	listed := map[uint32]bool{}
+	for _, e := range append(slices.Clone(x.entries), x.dups...) {
+		listed[e.pack] = true
+	}
 	badPack := map[uint32]string{} // pack position -> what is wrong
+	unlisted := map[uint32]bool{}  // packs that lost nothing: not read
 	for i, p := range x.packs {
 		size, ok := sizes[p.id]
+		why := ""
 		switch {
 		case !ok:
-			badPack[uint32(i)] = "missing"
+			why = "missing"
 		case uint64(size) != p.size:
-			badPack[uint32(i)] = fmt.Sprintf("size %d, index says %d", size, p.size)
+			why = fmt.Sprintf("size %d, index says %d", size, p.size)
+		}
+		switch {
+		case why == "":
+		case !listed[uint32(i)]:
+			unlisted[uint32(i)] = true
+			note("pack %s: %s, but every blob the index lists in it is stored in another pack (a prune that rewrites the index drops the entries)", p.id.Short(), why)
+		default:
+			badPack[uint32(i)] = why
 		}
 	}
 	if len(r.ids) == 0 {
@@ -82,7 +113,7 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, erro
 	if opts.ReadData > 0 {
 		order := make([]uint32, 0, len(x.packs))
 		for i := range x.packs {
-			if _, bad := badPack[uint32(i)]; !bad {
+			if _, bad := badPack[uint32(i)]; !bad && !unlisted[uint32(i)] {
 				order = append(order, uint32(i))
 			}
 		}
@@ -165,5 +196,6 @@ func (r *Repo) Check(ctx context.Context, opts CheckOptions) (*CheckResult, erro
 	}
 	slices.Sort(res.Problems)
 	res.Problems = slices.Compact(res.Problems)
+	slices.Sort(res.Notes)
 	return res, nil
 }

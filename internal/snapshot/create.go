@@ -20,13 +20,14 @@ import (
 	"github.com/restic/chunker"
 
 	"tend/internal/hint"
+	"tend/internal/snapkey"
 )
 
 // CreateOptions says what to back up.
 type CreateOptions struct {
 	Paths    []string  // absolute paths; each is recorded under its full path
 	Excludes []string  // glob patterns matched against base names and full paths
-	Host     string    // recorded host name (required)
+	Host     string    // recorded host name (a host name; default: the host key's)
 	Tags     []string  // free labels
 	Time     time.Time // the snapshot's time (zero: now)
 	// CacheDir keeps, per host and paths, the metadata of the last snapshot
@@ -63,14 +64,24 @@ type createRun struct {
 	files  []*wnode
 }
 
-// Create records a new snapshot of opts.Paths. It needs the write key and
-// the recipients only, and takes no lock.
+// Create records a new snapshot of opts.Paths. It needs the write key or
+// the host key of opts.Host, and the recipients only, and takes no lock.
 func (r *Repo) Create(ctx context.Context, opts CreateOptions) (*Snapshot, error) {
 	if err := r.needRecipients("create"); err != nil {
 		return nil, err
 	}
 	if opts.Host == "" {
+		opts.Host = r.k.host
+	}
+	if opts.Host == "" {
 		return nil, errors.New("create: no host name")
+	}
+	if err := snapkey.CheckHostName(opts.Host); err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	if r.k.mac == nil && opts.Host != r.k.host {
+		return nil, hint.Wrap(fmt.Errorf("create: the host key is for %s, so it cannot record a snapshot of host %q", r.k.host, opts.Host),
+			"leave --host out (it defaults to "+r.k.host+"), or use the host key of "+opts.Host+" (tend snapshot host-key "+opts.Host+")")
 	}
 	if len(opts.Paths) == 0 {
 		return nil, errors.New("create: no paths")
@@ -111,6 +122,16 @@ func (r *Repo) Create(ctx context.Context, opts CreateOptions) (*Snapshot, error
 	if len(marks) > 0 {
 		marked := markedBlobs(marks)
 		x.entries = slices.DeleteFunc(x.entries, func(e entry) bool { _, ok := marked[e.id]; return ok })
+	}
+	// Index entries are written by every host (all hold the metadata
+	// key): reuse a blob only where its pack is really there.
+	sizes, err := r.listPacks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	x.settle(sizes)
+	if n := x.dropUnstored(sizes); n > 0 {
+		r.logf("warning: the index lists %d blobs in packs that are missing or shorter than it says; storing that content anew (run 'tend snapshot check')", n)
 	}
 	run := &createRun{r: r, ctx: ctx, x: x, seen: map[ID]struct{}{}, users: map[uint32]string{},
 		groups: map[uint32]string{}, excl: opts.Excludes, links: map[[2]uint64]*wnode{}}

@@ -14,10 +14,12 @@ import (
 	"filippo.io/age"
 	"golang.org/x/crypto/chacha20"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"tend/internal/snapkey"
 )
 
 // KeySize is the length of a repository write key in bytes.
-const KeySize = 32
+const KeySize = snapkey.Size
 
 // ID names a blob, a pack, an index file or a snapshot: 32 bytes, shown in
 // hex. Blob IDs are keyed (HMAC-SHA256 with the write key), so the store
@@ -60,12 +62,18 @@ func ParseKey(s string) ([]byte, error) {
 	return k, nil
 }
 
-// keys are the subkeys derived from the write key, one per purpose.
+// keys are the subkeys a repository is opened with, one per purpose (see
+// package snapkey). With the write key, mac is K(mac) and every host's
+// MAC key derives from it; with a host key, mac is nil and only host's
+// own MAC key is known.
 type keys struct {
 	idKey   []byte // HMAC key for blob IDs
 	meta    [32]byte
-	mac     []byte // HMAC key for config and snapshot objects
+	mac     []byte // K(mac): config key_check, root of host MAC keys (write key only)
+	check   []byte // K(check): config host_check
 	chunker []byte // seed of the chunker polynomial
+	host    string // with a host key: its host
+	hostMAC []byte // with a host key: its MAC key
 }
 
 func derive(w []byte, label string) []byte {
@@ -75,9 +83,25 @@ func derive(w []byte, label string) []byte {
 }
 
 func deriveKeys(w []byte) keys {
-	k := keys{idKey: derive(w, "blob id"), mac: derive(w, "mac"), chunker: derive(w, "chunker")}
-	copy(k.meta[:], derive(w, "metadata"))
-	return k
+	d := snapkey.FromWriteKey(w)
+	return keys{idKey: d.BlobID[:], meta: d.Metadata, mac: d.MAC[:], check: d.Check[:], chunker: d.Chunker[:]}
+}
+
+func hostKeys(h *snapkey.Host) keys {
+	return keys{idKey: h.BlobID[:], meta: h.Metadata, check: h.Check[:], chunker: h.Chunker[:], host: h.Name, hostMAC: h.MAC[:]}
+}
+
+// macFor is the key that MACs host's snapshots, or nil when these keys
+// cannot make or verify them (a host key for another host).
+func (k *keys) macFor(host string) []byte {
+	switch {
+	case k.mac != nil:
+		m := snapkey.HostMAC([32]byte(k.mac), host)
+		return m[:]
+	case host == k.host:
+		return k.hostMAC
+	}
+	return nil
 }
 
 // blobID is the keyed ID of plaintext p.
@@ -89,17 +113,24 @@ func (k *keys) blobID(p []byte) ID {
 	return id
 }
 
-// sign MACs data under label.
-func (k *keys) sign(label string, data []byte) string {
-	m := hmac.New(sha256.New, k.mac)
+// sign MACs data under label with K(mac).
+func (k *keys) sign(label string, data []byte) string { return signWith(k.mac, label, data) }
+
+func (k *keys) verify(label string, data []byte, mac string) bool {
+	return verifyWith(k.mac, label, data, mac)
+}
+
+// signWith MACs label, a zero byte and data with key.
+func signWith(key []byte, label string, data []byte) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(label))
 	m.Write([]byte{0})
 	m.Write(data)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-func (k *keys) verify(label string, data []byte, mac string) bool {
-	want := k.sign(label, data)
+func verifyWith(key []byte, label string, data []byte, mac string) bool {
+	want := signWith(key, label, data)
 	return hmac.Equal([]byte(want), []byte(mac))
 }
 

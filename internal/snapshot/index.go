@@ -191,13 +191,19 @@ func (r *Repo) LoadIndex(ctx context.Context) (*Index, error) {
 // readIndex is LoadIndex for reading snapshot contents (restore, ls,
 // diff): bad index objects are skipped with a warning, since every blob
 // read is verified against its keyed ID anyway; a blob only they held is
-// then reported missing.
+// then reported missing. Of a blob's copies, one in a pack that is there
+// is read (see settle).
 func (r *Repo) readIndex(ctx context.Context) (*Index, error) {
 	x, bad, err := r.loadIndex(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r.warnBad(bad)
+	sizes, err := r.listPacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x.settle(sizes)
 	return x, nil
 }
 
@@ -361,4 +367,74 @@ func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 		return ctx.Err()
 	}
 	return first
+}
+
+// listPacks lists data/: each pack's size by ID. Names that are not pack
+// IDs are left out (check reports them).
+func (r *Repo) listPacks(ctx context.Context) (map[ID]int64, error) {
+	sizes := map[ID]int64{}
+	err := r.st.List(ctx, prefixData, func(i store.Info) error {
+		if id, err := ParseID(i.Key[strings.LastIndexByte(i.Key, '/')+1:]); err == nil {
+			sizes[id] = i.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	return sizes, nil
+}
+
+// stored reports whether e's pack is listed with room for e.
+func (x *Index) stored(e entry, sizes map[ID]int64) bool {
+	size, ok := sizes[x.packs[e.pack].id]
+	return ok && uint64(size) >= uint64(e.off)+uint64(e.length)
+}
+
+// settle makes each blob's entry one whose pack is stored (sizes, from
+// listPacks) when there is such a copy, and drops the other copies of
+// that blob that point at missing or too short packs: index entries
+// written by anyone holding the metadata key (every host) must not shadow
+// the real copy. It returns how many entries it dropped. A blob with no
+// stored copy keeps its entry, so that readers report the missing pack.
+func (x *Index) settle(sizes map[ID]int64) int {
+	all := append(slices.Clip(x.entries), x.dups...)
+	slices.SortFunc(all, func(a, b entry) int {
+		if c := bytes.Compare(a.id[:], b.id[:]); c != 0 {
+			return c
+		}
+		sa, sb := x.stored(a, sizes), x.stored(b, sizes)
+		if sa != sb {
+			if sa {
+				return -1
+			}
+			return 1
+		}
+		return int(a.pack) - int(b.pack)
+	})
+	var entries, dups []entry
+	dropped := 0
+	for i, e := range all {
+		if i == 0 || e.id != all[i-1].id {
+			entries = append(entries, e)
+			continue
+		}
+		if !x.stored(e, sizes) && x.stored(entries[len(entries)-1], sizes) {
+			dropped++
+			continue
+		}
+		dups = append(dups, e)
+	}
+	x.entries, x.dups = slices.Clip(entries), dups
+	return dropped
+}
+
+// dropUnstored removes the blobs that have no stored copy (create then
+// stores them anew rather than point a snapshot at nothing) and returns
+// how many. Call it after settle.
+func (x *Index) dropUnstored(sizes map[ID]int64) int {
+	n := len(x.entries)
+	x.entries = slices.DeleteFunc(x.entries, func(e entry) bool { return !x.stored(e, sizes) })
+	x.dups = slices.DeleteFunc(x.dups, func(e entry) bool { return !x.stored(e, sizes) })
+	return n - len(x.entries)
 }

@@ -204,6 +204,9 @@ type PruneResult struct {
 // only packs that hold some. See docs/snapshot.md for why a concurrent
 // create is safe, and objectlock.go for a store that refuses deletes.
 func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, error) {
+	if err := r.needWriteKey("prune"); err != nil {
+		return nil, err
+	}
 	if err := r.needIdentity("prune"); err != nil {
 		return nil, err
 	}
@@ -268,6 +271,10 @@ func (r *Repo) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, erro
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
+	// Copies of a blob that point at a missing pack while another copy
+	// is stored are dropped: never repacked from, and gone from the
+	// index this prune writes.
+	x.settle(packs)
 	used, err := r.usedBlobs(ctx, x, sns)
 	if err != nil {
 		return nil, err

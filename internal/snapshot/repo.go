@@ -3,9 +3,10 @@
 // zstd, per-pack keys wrapped to age recipients, create-only writes so that
 // backups need no lock, and a lease-guarded, two-phase prune.
 //
-// A host holds the store credentials, the age recipients and the write key:
-// it can add snapshots and deduplicate against everything stored, but cannot
-// read old file data or trees. Reading (restore, ls, diff, check, prune)
+// A host holds the store credentials, the age recipients and a host key
+// derived from the write key for its name: it can add snapshots in its own
+// name and deduplicate against everything stored, but cannot read old file
+// data or trees, nor sign a snapshot in another host's name. Reading (restore, ls, diff, check, prune)
 // needs an age identity as well. docs/snapshot.md describes the format.
 package snapshot
 
@@ -24,6 +25,7 @@ import (
 	"github.com/restic/chunker"
 
 	"tend/internal/hint"
+	"tend/internal/snapkey"
 	"tend/internal/store"
 )
 
@@ -54,13 +56,22 @@ type Config struct {
 	MinChunk uint      `json:"min_chunk"`
 	MaxChunk uint      `json:"max_chunk"`
 	KeyCheck string    `json:"key_check"`
+	// HostCheck is a MAC with K(check), which host keys carry: it tells
+	// a host whether its host key belongs to this repository. Configs
+	// written before host keys lack it.
+	HostCheck string `json:"host_check,omitempty"`
 }
 
-// Keys are what a caller brings to open a repository.
+// Keys are what a caller brings to open a repository: the write key or
+// a host key, and age keys.
 type Keys struct {
-	// WriteKey (KeySize bytes) derives blob IDs, the chunker polynomial and
-	// the metadata key. Every user of the repository needs it.
+	// WriteKey (KeySize bytes) derives blob IDs, the chunker polynomial,
+	// the metadata key and every host's MAC key. Administrators hold it.
 	WriteKey []byte
+	// HostKey, instead of WriteKey, is one host's key (derived from the
+	// write key for its name): it creates snapshots in that host's name
+	// and verifies only those; prune and check refuse it.
+	HostKey *snapkey.Host
 	// Recipients receive every pack key; needed to create snapshots.
 	Recipients []age.Recipient
 	// Identities read packs; needed by restore, ls, diff, check, prune.
@@ -107,6 +118,7 @@ func Init(ctx context.Context, st store.Store, writeKey []byte, now time.Time) (
 	k := deriveKeys(writeKey)
 	cfg := Config{Version: formatVersion, ID: hex.EncodeToString(rid[:]), Created: now.UTC(), MinChunk: minChunk, MaxChunk: maxChunk}
 	cfg.KeyCheck = k.sign("config", []byte(cfg.ID))
+	cfg.HostCheck = signWith(k.check, "config", []byte(cfg.ID))
 	data, _ := json.MarshalIndent(cfg, "", "  ")
 	err := st.Put(ctx, keyConfig, bytes.NewReader(data), int64(len(data)), store.PutOptions{CreateOnly: true})
 	if store.IsExists(err) {
@@ -122,7 +134,10 @@ func Init(ctx context.Context, st store.Store, writeKey []byte, now time.Time) (
 // Open opens the repository in st. A wrong write key is an error here,
 // never a silent loss of deduplication.
 func Open(ctx context.Context, st store.Store, ks Keys) (*Repo, error) {
-	if len(ks.WriteKey) != KeySize {
+	switch {
+	case ks.HostKey != nil && ks.WriteKey != nil:
+		return nil, errors.New("open: give the write key or a host key, not both")
+	case ks.HostKey == nil && len(ks.WriteKey) != KeySize:
 		return nil, fmt.Errorf("open: write key must be %d bytes", KeySize)
 	}
 	rc, err := st.Get(ctx, keyConfig)
@@ -148,10 +163,24 @@ func Open(ctx context.Context, st store.Store, ks Keys) (*Repo, error) {
 	if cfg.MinChunk == 0 || cfg.MaxChunk < cfg.MinChunk || cfg.MaxChunk > 64<<20 {
 		return nil, fmt.Errorf("open %s: config: bad chunk bounds %d..%d", st, cfg.MinChunk, cfg.MaxChunk)
 	}
-	k := deriveKeys(ks.WriteKey)
-	if !k.verify("config", []byte(cfg.ID), cfg.KeyCheck) {
-		return nil, hint.Wrap(fmt.Errorf("open %s: the write key does not match this repository", st),
-			"use the write key given when the repository was created (TEND_SNAPSHOT_KEY or TEND_SNAPSHOT_KEY_FILE)")
+	var k keys
+	if ks.HostKey != nil {
+		k = hostKeys(ks.HostKey)
+		if cfg.HostCheck == "" {
+			return nil, hint.Wrap(fmt.Errorf("open %s: this repository was created before host keys (its config has no host_check), so a host key cannot be checked against it", st),
+				"create a new repository with 'tend snapshot init' and a new write key, and give hosts host keys for it ('tend snapshot host-key NAME')")
+		}
+		if !verifyWith(k.check, "config", []byte(cfg.ID), cfg.HostCheck) {
+			return nil, hint.Wrap(fmt.Errorf("open %s: the host key for %s does not match this repository", st, k.host),
+				"derive the host key from this repository's write key: tend snapshot host-key "+k.host)
+		}
+	} else {
+		k = deriveKeys(ks.WriteKey)
+		if !k.verify("config", []byte(cfg.ID), cfg.KeyCheck) ||
+			(cfg.HostCheck != "" && !verifyWith(k.check, "config", []byte(cfg.ID), cfg.HostCheck)) {
+			return nil, hint.Wrap(fmt.Errorf("open %s: the write key does not match this repository", st),
+				"use the write key given when the repository was created (TEND_SNAPSHOT_KEY or TEND_SNAPSHOT_KEY_FILE)")
+		}
 	}
 	seed := derive(k.chunker, cfg.ID)
 	pol, err := chunker.DerivePolynomial(keyStream(seed))
@@ -168,6 +197,20 @@ var errNoIdentity = hint.New("reading snapshot contents needs the age identity, 
 func (r *Repo) needIdentity(what string) error {
 	if len(r.ids) == 0 {
 		return fmt.Errorf("%s: %w", what, errNoIdentity)
+	}
+	return nil
+}
+
+// HostName is the host a repository opened with a host key creates and
+// verifies snapshots for; empty when it was opened with the write key.
+func (r *Repo) HostName() string { return r.k.host }
+
+// needWriteKey refuses what must see every host's snapshots (prune,
+// check) to a repository opened with a host key.
+func (r *Repo) needWriteKey(what string) error {
+	if r.k.mac == nil {
+		return hint.Wrap(fmt.Errorf("%s: needs the write key: the host key for %s verifies only that host's snapshots", what, r.k.host),
+			"run this where the write key is (TEND_SNAPSHOT_KEY or TEND_SNAPSHOT_KEY_FILE), not on a backing-up host")
 	}
 	return nil
 }

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"tend/internal/hint"
+	"tend/internal/snapkey"
 	"tend/internal/store"
 )
 
 // Snapshot is one recorded state of a set of paths on a host. The object
 // is JSON in clear (host, paths, tags and times are declared in the spec
-// anyway), MAC'd with the write key, and named by the SHA-256 of its bytes.
+// anyway), MAC'd with the MAC key of the host it names (see
+// snapkey.HostMAC), and named by the SHA-256 of its bytes.
 // The trees and file data it points to are sealed to the recipients.
 type Snapshot struct {
 	ID      ID        `json:"-"`
@@ -31,6 +33,9 @@ type Snapshot struct {
 	Parent  string    `json:"parent,omitempty"`
 	Summary Summary   `json:"summary"`
 	MAC     string    `json:"mac,omitempty"`
+	// legacy: MAC'd with K(mac) itself, as before host keys (only a
+	// holder of the write key can make or verify one).
+	legacy bool
 }
 
 // Summary counts what a snapshot holds and what its create added.
@@ -46,12 +51,16 @@ type Summary struct {
 }
 
 func (r *Repo) writeSnapshot(ctx context.Context, sn *Snapshot) error {
+	key := r.k.macFor(sn.Host)
+	if key == nil {
+		return fmt.Errorf("write snapshot: the host key for %s cannot sign a snapshot of host %q", r.k.host, sn.Host)
+	}
 	sn.MAC = ""
 	body, err := json.Marshal(sn)
 	if err != nil {
 		return err
 	}
-	sn.MAC = r.k.sign("snapshot", body)
+	sn.MAC = signWith(key, "snapshot", body)
 	data, err := json.MarshalIndent(sn, "", "  ")
 	if err != nil {
 		return err
@@ -79,6 +88,18 @@ type badObject struct {
 
 func (b *badObject) Error() string { return b.Key + ": " + b.Why }
 
+// otherHost is a snapshot of another host than a host key's: it cannot
+// be verified with that key, and is none of its business.
+type otherHost struct {
+	id   ID
+	host string
+	mine string
+}
+
+func (o *otherHost) Error() string {
+	return fmt.Sprintf("snapshot %s claims host %q; the host key for %s verifies only that host's snapshots", o.id.Short(), o.host, o.mine)
+}
+
 func (r *Repo) readSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
 	key := prefixSnap + id.String()
 	data, err := r.readAll(ctx, key, 1<<20)
@@ -92,11 +113,22 @@ func (r *Repo) readSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
 	if err := json.Unmarshal(data, &sn); err != nil {
 		return nil, &badObject{Key: key, Why: fmt.Sprintf("snapshot %s: %v", id.Short(), err)}
 	}
+	if err := snapkey.CheckHostName(sn.Host); err != nil {
+		return nil, &badObject{Key: key, Why: fmt.Sprintf("snapshot %s: host %q is not a host name", id.Short(), sn.Host)}
+	}
+	hk := r.k.macFor(sn.Host)
+	if hk == nil {
+		return nil, &otherHost{id: id, host: sn.Host, mine: r.k.host}
+	}
 	mac := sn.MAC
 	sn.MAC = ""
 	body, _ := json.Marshal(&sn)
-	if !r.k.verify("snapshot", body, mac) {
-		return nil, &badObject{Key: key, Why: fmt.Sprintf("snapshot %s: MAC does not verify (altered, or not written with this write key)", id.Short())}
+	switch {
+	case verifyWith(hk, "snapshot", body, mac):
+	case r.k.mac != nil && r.k.verify("snapshot", body, mac):
+		sn.legacy = true
+	default:
+		return nil, &badObject{Key: key, Why: fmt.Sprintf("snapshot %s: MAC does not verify for host %q (altered, written by another host in its name, or with another write key)", id.Short(), sn.Host)}
 	}
 	sn.MAC = mac
 	sn.ID = id
@@ -135,7 +167,8 @@ func (r *Repo) readSnapshots(ctx context.Context) ([]*Snapshot, []*badObject, er
 	var mu sync.Mutex
 	err = parallel(ctx, len(ids), 8, func(i int) error {
 		sn, err := r.readSnapshot(ctx, ids[i])
-		if store.IsNotFound(err) { // forgotten meanwhile
+		var oh *otherHost
+		if store.IsNotFound(err) || errors.As(err, &oh) { // forgotten meanwhile, or another host's
 			return nil
 		}
 		var b *badObject
@@ -173,10 +206,12 @@ func (r *Repo) warnBad(bad []*badObject) {
 	}
 }
 
-// Snapshots returns every snapshot, oldest first. It needs only the write
-// key, so a host can list (and find its parent). Objects under snapshots/
-// that are not snapshots of this repository (garbage, a wrong key) are
-// skipped with a warning.
+// Snapshots returns every snapshot, oldest first. It needs no identity,
+// so a host can list. Opened with a host key, it returns only that host's
+// snapshots (the others it cannot verify). Objects under snapshots/ that
+// are not snapshots of this repository (garbage, a wrong key, a snapshot
+// MAC'd by another host than the one it names) are skipped with a
+// warning.
 func (r *Repo) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 	sns, bad, err := r.readSnapshots(ctx)
 	if err != nil {
@@ -224,6 +259,10 @@ func (r *Repo) Find(ctx context.Context, ref string) (*Snapshot, error) {
 	var b *badObject
 	if errors.As(err, &b) {
 		return nil, hint.Wrap(fmt.Errorf("snapshot %q: %s", ref, b.Why), "run 'tend snapshot check'; this object is not a snapshot of this repository")
+	}
+	var oh *otherHost
+	if errors.As(err, &oh) {
+		return nil, hint.Wrap(oh, "read other hosts' snapshots where the write key is")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read snapshot: %w", err)

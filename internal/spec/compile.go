@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"tend/internal/hint"
+	"tend/internal/snapkey"
 )
 
 // Host is one host compiled for one environment: how to reach it and its
@@ -213,6 +214,13 @@ func (c *compiler) resource(d *Resource) *Resource {
 		}
 	}
 	(&checker{r: r, errs: &c.errs}).check()
+	// Snapshots record the host's name, and its host key is bound to it
+	// (see package snapkey): it must be a host name.
+	if _, ok := r.Spec.(*FileBackup); ok {
+		if err := snapkey.CheckHostName(c.host.Name); err != nil {
+			c.errs.add(d.Pos, "%s: snapshots record the host's name, and %v; rename the host, or back its files up from another host (%s)", what, err, c.where())
+		}
+	}
 	if len(c.errs) > before {
 		return nil
 	}

@@ -436,3 +436,34 @@ hosts:
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
+
+// TestFileBackupNeedsHostName: a file_backup records the host's name, so
+// the host's name must be a host name; the error says where.
+func TestFileBackupNeedsHostName(t *testing.T) {
+	dir := writeRepo(t, `
+-- tend.yaml --
+name: demo
+-- environments/prod.yaml --
+hosts:
+  web1: {address: 192.0.2.1, roles: [base]}
+  db_1: {address: 192.0.2.2, roles: [base]}
+-- roles/base/role.yaml --
+resources:
+  - file_backup: etc
+    paths: [/etc]
+    store: file:///srv/backup
+    recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+    key: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+`)
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Compile("prod", "web1", nil); err != nil {
+		t.Errorf("web1: %v", err)
+	}
+	_, err = r.Compile("prod", "db_1", nil)
+	if err == nil || !strings.Contains(err.Error(), "role.yaml:2:") || !strings.Contains(err.Error(), `host name "db_1": character '_' is not allowed`) {
+		t.Errorf("db_1: %v", err)
+	}
+}

@@ -46,8 +46,10 @@ type Job struct {
 	parts []part
 }
 
-// NewFileBackup makes the file_backup resource named name. Snapshots
-// record the host's name (its hostname).
+// NewFileBackup makes the file_backup resource named name. s.Key is the
+// host key the controller derived from the repository's write key for
+// this host (see plan and package snapkey): snapshot create records the
+// host named in it, the spec's host name, never the machine's hostname.
 func NewFileBackup(name string, s *spec.FileBackup) (*Job, error) {
 	env := map[string]string{
 		"TEND_SNAPSHOT_STORE":      s.Store,
