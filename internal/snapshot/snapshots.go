@@ -315,12 +315,10 @@ func groupKey(host string, paths []string) string {
 	return host + "\x00" + strings.Join(p, "\x00")
 }
 
-// Forget deletes the snapshot objects (their data stays until prune).
+// Forget deletes the snapshot objects (their data stays until prune);
+// those the store's object lock keeps are logged and left to a later
+// forget (ForgetSnapshots returns them).
 func (r *Repo) Forget(ctx context.Context, ids []ID) error {
-	for _, id := range ids {
-		if err := r.st.Delete(ctx, prefixSnap+id.String()); err != nil {
-			return fmt.Errorf("forget %s: %w", id.Short(), err)
-		}
-	}
-	return nil
+	_, err := r.ForgetSnapshots(ctx, ids)
+	return err
 }
