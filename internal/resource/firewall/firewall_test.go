@@ -261,6 +261,16 @@ func TestFirewall(t *testing.T) {
 		}
 	})
 
+	t.Run("converge", func(t *testing.T) {
+		// The convergence suite on the relay: a change of policy and
+		// entries is one update; nothing is left after each apply.
+		items := func(roles string) []wire.Item { return desired(t, w.compile(t, "relay", roles)).Resources }
+		resourcetest.Converge(t, w.l, "host4",
+			resourcetest.State{Name: "allow", Resources: items("--- relay\nresources:\n  - firewall: relay\n    allow: [udp 53, tcp 8000-8100 from host:db]\n")},
+			resourcetest.State{Name: "nat", Resources: items("--- relay\nresources:\n  - sysctl: net.ipv4.ip_forward\n    value: \"1\"\n  - firewall: relay\n    input_policy: accept\n    nat: [10.10.0.0/24]\n")},
+		)
+	})
+
 	t.Run("forward", func(t *testing.T) {
 		w.converge(t, "relay", `--- relay
 resources:
