@@ -215,50 +215,27 @@ func TestFirewall(t *testing.T) {
 		}
 		// Forced past the check: the host reverts, the run fails.
 		forced := strings.Replace(locked, "    allow:", "    allow_lockout: true\n    allow:", 1)
-		d := desired(t, w.compile(t, "db", forced))
-		d.Protocol = wire.Protocol
-		target := resourcetest.Target(t, w.l, "host1", d)
-		target.SSH.Timeout = 3 * time.Second
-		var once sync.Once
-		var refused, armed string
-		progress := func(_ string, e wire.Event) {
-			if e.Type == wire.EventConfirm && e.Diag != nil {
-				once.Do(func() {
-					refused = e.Diag.Message
-					armed, _ = w.l.Enter(t, "host1", "systemctl", "is-active", firewallRevertTimer)
-					// Force the revert timer rather than wait 300 s.
-					w.l.MustEnter(t, "host1", "systemctl", "start", "tend-firewall-revert.service")
-				})
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		start := time.Now()
-		r := plan.Run(ctx, []plan.Target{target}, plan.Options{Mode: wire.Apply, Agent: resourcetest.Agent(t), Progress: progress})[0]
-		if r.Err == nil || !strings.Contains(r.Err.Error(), "restored its previous ruleset") {
-			t.Fatalf("apply of a ruleset that shuts tend out: %v, want the revert reported", r.Err)
-		}
-		if refused == "" {
-			t.Fatal("no new SSH connection was refused: the ruleset did not block SSH")
-		}
-		if strings.TrimSpace(armed) != "active" {
-			t.Errorf("while tend was shut out the revert timer was %q, not active", armed)
-		}
-		if time.Since(start) > time.Minute {
-			t.Errorf("the run took %s: it waited for the window instead of the forced revert", time.Since(start))
-		}
-		if got := w.table(t, "db", "tend"); got != applied {
-			t.Errorf("after the revert, the live table is not the previous one:\n%s\nwant:\n%s", got, applied)
-		}
+		w.shutOut(t, forced, applied, func() {
+			// Force the revert timer rather than wait 300 s.
+			w.l.MustEnter(t, "host1", "systemctl", "start", "tend-firewall-revert.service")
+		})
 		// Reachable over a new connection, and nothing left to do but
 		// the change that was reverted.
 		again := resourcetest.Run(t, w.l, "host1", wire.Plan, desired(t, w.compile(t, "db", dbRoles)))
 		if again.Err != nil || again.Changed != 0 {
 			t.Errorf("plan of the previous state after the revert: %v, %d changes", again.Err, again.Changed)
 		}
-		if !strings.Contains(w.table(t, "db", "other"), "chain keep") {
-			t.Error("table inet other is gone")
-		}
+	})
+
+	t.Run("reboot in the window", func(t *testing.T) {
+		// What a reboot does to a host shut out: the transient revert
+		// timer is gone, and the boot unit loads the confirmed file,
+		// which is still the previous ruleset.
+		forced := strings.Replace(dbRoles, "    allow:", "    ssh_from: [192.0.2.0/24]\n    revert_after: 300s\n    allow_lockout: true\n    allow:", 1)
+		w.shutOut(t, forced, applied, func() {
+			w.l.MustEnter(t, "host1", "systemctl", "stop", firewallRevertTimer)
+			w.l.MustEnter(t, "host1", "systemctl", "restart", "tend-firewall.service")
+		})
 	})
 
 	t.Run("converge", func(t *testing.T) {
@@ -343,6 +320,55 @@ resources:
 }
 
 const firewallRevertTimer = "tend-firewall-revert.timer"
+
+// shutOut applies roles to db, which must shut tend's new SSH connections
+// out; once the controller reports one refused, event runs (it makes the
+// host revert). The run must fail and report the revert, quickly, and db
+// must have its previous table (applied) and keep table inet other.
+func (w *world) shutOut(t *testing.T, roles, applied string, event func()) {
+	t.Helper()
+	d := desired(t, w.compile(t, "db", roles))
+	d.Protocol = wire.Protocol
+	target := resourcetest.Target(t, w.l, "host1", d)
+	target.SSH.Timeout = 3 * time.Second
+	var once sync.Once
+	var refused, armed, window string
+	progress := func(_ string, e wire.Event) {
+		if e.Type == wire.EventConfirm && e.Diag != nil {
+			once.Do(func() {
+				refused = e.Diag.Message
+				armed, _ = w.l.Enter(t, "host1", "systemctl", "is-active", firewallRevertTimer)
+				window, _ = w.l.Enter(t, "host1", "systemctl", "show", "-P", "TimersMonotonic", firewallRevertTimer)
+				event()
+			})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	r := plan.Run(ctx, []plan.Target{target}, plan.Options{Mode: wire.Apply, Agent: resourcetest.Agent(t), Progress: progress})[0]
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "restored its previous ruleset") {
+		t.Fatalf("apply of a ruleset that shuts tend out: %v, want the revert reported", r.Err)
+	}
+	if refused == "" {
+		t.Fatal("no new SSH connection was refused: the ruleset did not block SSH")
+	}
+	if strings.TrimSpace(armed) != "active" {
+		t.Errorf("while tend was shut out the revert timer was %q, not active", armed)
+	}
+	if !strings.Contains(window, "OnActiveUSec=5min") {
+		t.Errorf("the revert timer is not set to revert_after (300s): %s", window)
+	}
+	if time.Since(start) > time.Minute {
+		t.Errorf("the run took %s: it waited for the window instead of the forced revert", time.Since(start))
+	}
+	if got := w.table(t, "db", "tend"); got != applied {
+		t.Errorf("after the revert, the live table is not the previous one:\n%s\nwant:\n%s", got, applied)
+	}
+	if !strings.Contains(w.table(t, "db", "other"), "chain keep") {
+		t.Error("table inet other is gone")
+	}
+}
 
 // forwarded is the relay's count of IPv4 packets it forwarded.
 func forwarded(t *testing.T, w *world) string {
