@@ -75,7 +75,7 @@ func (s *Firewall) check(c *checker) {
 	each := func(field string, list []string, parse func(string) error) {
 		for i, e := range list {
 			key := fmt.Sprintf("%s[%d]", field, i)
-			if !c.lit(e) {
+			if !c.lit(e) || !c.line(key, e) {
 				continue
 			}
 			if err := parse(e); err != nil {
