@@ -21,6 +21,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -131,6 +132,12 @@ func (r *Ruleset) Check(ctx context.Context) (*resource.Change, error) {
 	if err := r.lockout(); err != nil {
 		return nil, err
 	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		// A fresh host whose nftables package this run installs first:
+		// the plan shows the ruleset; apply needs nft by then.
+		return &resource.Change{Action: resource.Create, Diff: resource.Diff("table inet tend", "", r.Text),
+			Reason: "nft is not installed yet: declare - package: nftables, and requires: [package:nftables] on the firewall"}, nil
+	}
 	have, err := readFile(r.Paths.Persist)
 	if err != nil {
 		return nil, err
@@ -203,6 +210,9 @@ var meta = resource.Meta{Mode: 0o600, Owner: "root", Group: "root"}
 // Apply implements resource.Resource: save the live table, arm the revert,
 // load the new table. The confirmed file stays as it was until Confirm.
 func (r *Ruleset) Apply(ctx context.Context, _ *resource.Change) error {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return hint.New("nft is not installed", "declare - package: nftables, and requires: [package:nftables] on the firewall")
+	}
 	if err := os.MkdirAll(r.Paths.State, 0o700); err != nil {
 		return err
 	}
@@ -347,6 +357,9 @@ func NewRemoval() *Removal { return &Removal{Paths: DefaultPaths} }
 
 // CheckRemove implements resource.Remover.
 func (r *Removal) CheckRemove(ctx context.Context, _ resource.Removal) (*resource.Change, error) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return nil, nil // without nft there is no table to remove
+	}
 	live, err := List(ctx)
 	if err != nil {
 		return nil, err
