@@ -169,6 +169,11 @@ func (p *progress) line(h *hostProgress, e wire.Event) string {
 		return fmt.Sprintf("%s: %s %s: %s", h.name, at, e.ID, outcome(e))
 	case wire.EventHandler:
 		return fmt.Sprintf("%s: handler %s: %s", h.name, e.Handler, outcome(e))
+	case wire.EventConfirm:
+		if e.Diag != nil {
+			return fmt.Sprintf("%s: %s: %s", h.name, e.ID, e.Diag.Message)
+		}
+		return fmt.Sprintf("%s: %s: confirmed over a new SSH connection", h.name, e.ID)
 	}
 	state := "ok"
 	if e.Failed {

@@ -269,6 +269,11 @@ func runHost(ctx context.Context, t Target, opts Options) Result {
 		return fail(errors.New("agent ended without reporting"))
 	}
 	res.Changed, res.Removed = done.Changed, done.Removed
+	if err := confirmFirewall(ctx, t, opts, res.Events); err != nil {
+		res.Diag = &wire.Diagnostic{Message: "host " + t.Name + ": " + err.Error(), Hint: hint.Of(err), Resource: string(spec.KindFirewall) + ":" + spec.FirewallName}
+		res.Err = res.Diag.Err()
+		return res
+	}
 	if done.Failed {
 		d := done.Diag
 		if d == nil {

@@ -108,6 +108,7 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 			out.Handlers = c.handler(out.Handlers, d)
 		}
 	}
+	out.Resources = c.firewall(out)
 	if len(c.errs) == 0 {
 		out.Resources = c.order(out.Resources, out.Handlers)
 	}

@@ -106,6 +106,10 @@ const (
 	EventResource EventType = "resource" // a resource was checked (and applied)
 	EventHandler  EventType = "handler"  // a handler ran, or would run
 	EventDone     EventType = "done"     // the last event of a run
+	// EventConfirm comes from the controller, after done: a firewall
+	// change confirmed over a new SSH connection (Applied), or a new
+	// connection that failed (Diag) while the host's revert is armed.
+	EventConfirm EventType = "confirm"
 )
 
 // Event is one line of the agent's output.
