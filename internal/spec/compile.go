@@ -108,6 +108,9 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 		}
 	}
 	if len(c.errs) == 0 {
+		c.crossCheck(out.Resources)
+	}
+	if len(c.errs) == 0 {
 		out.Resources = c.order(out.Resources, out.Handlers)
 	}
 	if err := c.errs.err(); err != nil {
@@ -213,6 +216,9 @@ func (c *compiler) resource(d *Resource) *Resource {
 		}
 	}
 	(&checker{r: r, errs: &c.errs}).check()
+	if rs, ok := r.Spec.(resolver); ok && len(c.errs) == before && r.State != StateAbsent {
+		rs.resolve(c, r)
+	}
 	if len(c.errs) > before {
 		return nil
 	}
