@@ -125,6 +125,11 @@ type SiteLocation struct {
 
 func (*Site) Kind() Kind { return KindSite }
 
+// Defaults fills what the spec left out with the documented defaults, as
+// Compile does; the agent calls it again, for specs made by other means.
+// It is idempotent.
+func (s *Site) Defaults() { s.defaults() }
+
 func (s *Site) defaults() {
 	if len(s.Listen) == 0 {
 		s.Listen = []string{"*", "::"}
