@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"tend/internal/resource"
 	"tend/internal/spec"
@@ -24,6 +25,7 @@ type Site struct {
 	Name   string
 	Config string // the file's content
 	Nginx  Nginx
+	cache  bool // the site caches what it fetches: its cache folder must exist
 }
 
 // New renders site name from its spec.
@@ -33,7 +35,7 @@ func New(name string, s *spec.Site) (*Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("site %s: %w", name, err)
 	}
-	return &Site{Name: name, Config: conf, Nginx: Default}, nil
+	return &Site{Name: name, Config: conf, Nginx: Default, cache: strings.Contains(conf, "\nproxy_cache_path ")}, nil
 }
 
 // Check implements resource.Resource: the file's diff, or a reload when
@@ -72,6 +74,13 @@ func (s *Site) Check(ctx context.Context) (*resource.Change, error) {
 
 // Apply implements resource.Resource.
 func (s *Site) Apply(ctx context.Context, _ *resource.Change) error {
+	if s.cache {
+		// nginx creates the cache folder, for its workers' user, but not
+		// its parent (Debian's nginx has no /var/cache/nginx).
+		if err := os.MkdirAll(CacheDir, 0o755); err != nil {
+			return fmt.Errorf("site %s: %w", s.Name, err)
+		}
+	}
 	if err := s.Nginx.Change(ctx, map[string][]byte{s.Nginx.Path(s.Name): []byte(s.Config)}); err != nil {
 		return fmt.Errorf("site %s: %w", s.Name, err)
 	}
