@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,9 +109,9 @@ log_format origin '$remote_addr $request_uri';
 server {
     listen 8080;
     access_log /var/log/nginx/origin.log origin;
-    location /echo/ {
+    location ~ ^/(echo|ws)/ {
         default_type text/plain;
-        return 200 "xff=$http_x_forwarded_for proto=$http_x_forwarded_proto host=$http_x_forwarded_host real=$http_x_real_ip\n";
+        return 200 "xff=$http_x_forwarded_for proto=$http_x_forwarded_proto host=$http_x_forwarded_host real=$http_x_real_ip uri=$request_uri upgrade=$http_upgrade conn=$http_connection\n";
     }
     location /img/ {
         root /srv/origin;
@@ -139,6 +140,8 @@ func apply(t *testing.T, l *labtest.Lab, host string, items ...wire.Item) {
 		t.Fatalf("apply: %v\n%s", r.Err, resourcetest.Describe(r))
 	}
 }
+
+func yes() *bool { b := true; return &b }
 
 func site(name string, s spec.Site) wire.Item { return resourcetest.Item(spec.KindSite, name, s) }
 
@@ -180,7 +183,7 @@ func TestProxy(t *testing.T) {
 		}
 		gw := l.State.Gateway()
 		a := get(t, c, "https://shop.test/echo/", "X-Forwarded-For", "203.0.113.66")
-		if want := "xff=" + gw + " proto=https host=shop.test real=" + gw + "\n"; a.status != 200 || a.body != want {
+		if want := "xff=" + gw + " proto=https host=shop.test real=" + gw + " uri=/echo/ upgrade= conn=\n"; a.status != 200 || a.body != want {
 			t.Errorf("https: %d %q, want 200 %q", a.status, a.body, want)
 		}
 		for k, v := range map[string]string{"Strict-Transport-Security": "max-age=31536000", "X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN"} {
@@ -189,7 +192,7 @@ func TestProxy(t *testing.T) {
 			}
 		}
 		v6 := l.Run(t, "host1", "curl -sS --cacert /root/ca.pem --resolve 'shop.test:443:[::1]' https://shop.test/echo/")
-		if want := "xff=::1 proto=https host=shop.test real=::1\n"; v6 != want {
+		if want := "xff=::1 proto=https host=shop.test real=::1 uri=/echo/ upgrade= conn=\n"; v6 != want {
 			t.Errorf("over IPv6: %q, want %q", v6, want)
 		}
 
@@ -335,4 +338,80 @@ func TestReloadThatDoesNotTake(t *testing.T) {
 			t.Errorf("on the new port: %d %q", a.status, a.body)
 		}
 	}})
+}
+
+// TestFeatures: what else a site renders works in real nginx: rate
+// limits answer 429 past the burst, error pages come from error_root,
+// rewrites reach the upstream rewritten, websockets pass Upgrade (and
+// only where asked), regex locations and fixed answers, headers dropped
+// and added (quotes kept), and the plan shows the file as a diff.
+func TestFeatures(t *testing.T) {
+	l := labtest.New(t, 2)
+	proxyAddr, appAddr := l.Host(t, "host1").Addr, l.Host(t, "host2").Addr
+	startOrigin(t, l, "host2")
+	up := []string{appAddr + ":8080"}
+	l.Run(t, "host1", "mkdir -p /srv/errors /srv/www && echo oops > /srv/errors/oops.html && echo hi > /srv/www/index.html")
+	items := []wire.Item{
+		site("app", spec.Site{
+			ServerNames: []string{"app.test"},
+			Upstreams:   up,
+			Headers:     map[string]string{"X-Frame-Options": "", "X-Test": `a "quoted" value`},
+			Rewrites:    []spec.SiteRewrite{{Match: `^/item/(\d+)$`, To: "/echo/item-$1", Flag: "last"}},
+			Locations: []spec.SiteLocation{
+				{Path: "/ws/", Upstreams: up, Proxy: spec.SiteProxy{Websockets: yes()}},
+				{Path: "~* \\.php$", Return: "404"},
+				{Path: "= /health", Return: "200 ok"},
+			},
+		}),
+		site("limited", spec.Site{
+			ServerNames: []string{"limited.test"},
+			Root:        "/srv/www", RateLimit: "1r/m", RateBurst: 2,
+			ErrorPages: map[string]string{"404": "/oops.html"}, ErrorRoot: "/srv/errors",
+		}),
+	}
+	p := resourcetest.Run(t, l, "host1", wire.Plan, &wire.Desired{Host: "host1", Resources: items})
+	var diff string
+	for _, e := range p.Events {
+		if e.ID == "site:limited" && e.Change != nil {
+			diff = e.Change.Diff
+		}
+	}
+	if !strings.Contains(diff, "+++ /etc/nginx/sites-enabled/tend-limited.conf") || !strings.Contains(diff, "+    server_name limited.test;") {
+		t.Errorf("plan of a new site: no diff of its file:\n%s", diff)
+	}
+	apply(t, l, "host1", items...)
+	c := client(proxyAddr, nil)
+
+	a := get(t, c, "http://app.test/item/42")
+	if a.status != 200 || !strings.Contains(a.body, " uri=/echo/item-42 ") {
+		t.Errorf("rewrite: %d %q", a.status, a.body)
+	}
+	if a.header.Get("X-Frame-Options") != "" || a.header.Get("X-Test") != `a "quoted" value` || a.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("headers: %v", a.header)
+	}
+	if a := get(t, c, "http://app.test/ws/x", "Upgrade", "websocket", "Connection", "Upgrade"); !strings.Contains(a.body, " upgrade=websocket conn=upgrade\n") {
+		t.Errorf("websockets: %d %q", a.status, a.body)
+	}
+	if a := get(t, c, "http://app.test/echo/", "Upgrade", "websocket", "Connection", "Upgrade"); !strings.HasSuffix(a.body, " upgrade= conn=\n") {
+		t.Errorf("no websockets: %d %q", a.status, a.body)
+	}
+	if a := get(t, c, "http://app.test/x.PHP"); a.status != 404 {
+		t.Errorf("regex location: %d", a.status)
+	}
+	if a := get(t, c, "http://app.test/health"); a.status != 200 || a.body != "ok" {
+		t.Errorf("return: %d %q", a.status, a.body)
+	}
+
+	if a := get(t, c, "http://limited.test/nothing-here"); a.status != 404 || a.body != "oops\n" {
+		t.Errorf("error page: %d %q", a.status, a.body)
+	}
+	// 1r/m with a burst of 2: the first, then 2 more, then 429 (the error
+	// page took the first).
+	var codes []int
+	for range 3 {
+		codes = append(codes, get(t, c, "http://limited.test/").status)
+	}
+	if !slices.Equal(codes, []int{200, 200, 429}) {
+		t.Errorf("rate limit: %v, want 200 200 429", codes)
+	}
 }
