@@ -393,7 +393,11 @@ func (c *compiler) addresses(what, name, port string) ([]string, error) {
 	var out []string
 	for _, h := range c.env.Hosts {
 		if what == "host" && h.Name == name || what == "role" && slices.Contains(c.repo.expand(h.Roles), name) {
-			out = append(out, net.JoinHostPort(h.Address, port))
+			addr := h.Address
+			if a, ok := c.repo.Addresses[h.Name]; ok {
+				addr = a
+			}
+			out = append(out, net.JoinHostPort(addr, port))
 		}
 	}
 	if len(out) > 0 {

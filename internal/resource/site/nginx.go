@@ -218,6 +218,7 @@ func (n Nginx) Change(ctx context.Context, files map[string][]byte) error {
 // running) and waits until it serves generation gen.
 func (n Nginx) reload(ctx context.Context, gen string) error {
 	mark := logSize(n.ErrorLog)
+	old := workers()
 	var cmd []string
 	if exec.CommandContext(ctx, "systemctl", "is-active", "--quiet", "nginx").Run() == nil {
 		cmd = []string{"systemctl", "reload", "nginx"}
@@ -233,7 +234,10 @@ func (n Nginx) reload(ctx context.Context, gen string) error {
 	}
 	deadline := time.Now().Add(n.Wait)
 	for {
-		if n.Live(ctx) == gen {
+		// Live once a new worker answers with the new generation, and
+		// no worker of before still accepts connections (an old worker
+		// closes its listening sockets as it starts shutting down).
+		if n.Live(ctx) == gen && !accepting(old) {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -293,4 +297,49 @@ func nginxMessage(out string) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "; ")
+}
+
+// workerTitle is the process title of an nginx worker that accepts
+// connections; one shutting down says "worker process is shutting down".
+const workerTitle = "nginx: worker process"
+
+// workers returns the nginx workers accepting connections, each as its
+// pid and start time (against a pid used again).
+func workers() [][2]string {
+	ents, _ := os.ReadDir("/proc")
+	var out [][2]string
+	for _, e := range ents {
+		if e.Name()[0] >= '0' && e.Name()[0] <= '9' && title(e.Name()) == workerTitle {
+			out = append(out, [2]string{e.Name(), started(e.Name())})
+		}
+	}
+	return out
+}
+
+// started returns the start time of process pid (field 22 of its stat).
+func started(pid string) string {
+	b, _ := os.ReadFile("/proc/" + pid + "/stat")
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		if f := strings.Fields(s[i+1:]); len(f) > 19 {
+			return f[19]
+		}
+	}
+	return ""
+}
+
+func title(pid string) string {
+	b, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+	return strings.TrimRight(string(b), "\x00 ")
+}
+
+// accepting reports whether one of the workers pids still accepts
+// connections.
+func accepting(ws [][2]string) bool {
+	for _, w := range ws {
+		if title(w[0]) == workerTitle && started(w[0]) == w[1] {
+			return true
+		}
+	}
+	return false
 }
