@@ -290,7 +290,7 @@ func TestAllowlist(t *testing.T) {
 // live configuration: apply fails with nginx's message, the site keeps
 // serving the old configuration (and the old file is back), and once the
 // port is free the next apply converges. A change nginx -t refuses fails
-// the same way.
+// the same way. A stopped nginx shows in the plan, and apply starts it.
 func TestReloadThatDoesNotTake(t *testing.T) {
 	l := labtest.New(t, 1)
 	addr := l.Host(t, "host1").Addr
@@ -310,6 +310,7 @@ func TestReloadThatDoesNotTake(t *testing.T) {
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "Address already in use") || !strings.Contains(r.Err.Error(), "did not take") {
 		t.Fatalf("apply with the port taken: %v, want nginx's bind error", r.Err)
 	}
+	t.Logf("apply with the port taken: %v", r.Err)
 	if a := get(t, c, "http://www.test:8081/"); a.status != 200 || a.body != "v1\n" {
 		t.Errorf("after the failed reload, the old configuration: %d %q", a.status, a.body)
 	}
@@ -327,6 +328,7 @@ func TestReloadThatDoesNotTake(t *testing.T) {
 	if r.Err == nil || !strings.Contains(r.Err.Error(), "nginx -t") || !strings.Contains(r.Err.Error(), "host not found") {
 		t.Fatalf("apply of a configuration nginx -t refuses: %v", r.Err)
 	}
+	t.Logf("apply nginx -t refuses: %v", r.Err)
 	if a := get(t, c, "http://www.test:8081/"); a.status != 200 || a.body != "v1\n" {
 		t.Errorf("after nginx -t refused: %d %q", a.status, a.body)
 	}
@@ -338,6 +340,17 @@ func TestReloadThatDoesNotTake(t *testing.T) {
 			t.Errorf("on the new port: %d %q", a.status, a.body)
 		}
 	}})
+
+	// nginx stopped: the plan says the site is not served, apply starts it.
+	l.Run(t, "host1", "systemctl stop nginx")
+	d := &wire.Desired{Host: "host1", Resources: []wire.Item{moved}}
+	if p := resourcetest.Run(t, l, "host1", wire.Plan, d); p.Err != nil || p.Changed != 1 {
+		t.Errorf("plan with nginx stopped: %d changes, %v; want 1", p.Changed, p.Err)
+	}
+	apply(t, l, "host1", moved)
+	if a := get(t, c, "http://www.test:8082/"); a.status != 200 || a.body != "v1\n" {
+		t.Errorf("after apply started nginx: %d %q", a.status, a.body)
+	}
 }
 
 // TestFeatures: what else a site renders works in real nginx: rate

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -283,6 +284,8 @@ func logSince(path string, offset int64) string {
 	return nginxMessage(strings.Join(out, "\n"))
 }
 
+var pidRE = regexp.MustCompile(`^(\[[a-z]+\]) [0-9]+#[0-9]+: `)
+
 // nginxMessage keeps nginx's errors of an output, one line each.
 func nginxMessage(out string) string {
 	var keep []string
@@ -294,7 +297,10 @@ func nginxMessage(out string) string {
 		if i := strings.Index(l, "[emerg]"); i >= 0 {
 			l = l[i:]
 		}
-		keep = append(keep, l)
+		l = pidRE.ReplaceAllString(l, "$1 ")
+		if !slices.Contains(keep, l) { // nginx retries a bind 5 times
+			keep = append(keep, l)
+		}
 	}
 	return strings.Join(keep, "; ")
 }
