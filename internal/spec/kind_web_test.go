@@ -27,6 +27,7 @@ resources:
     upstreams: ["role:app:8080", "host:db:5000", "10.1.1.1:80"]
     locations:
       - {path: /api/, upstreams: ["host:db:9000"]}
+      - {path: "/{{.host.name}}/", return: "200 {{.host.name}}"}
 -- environments/prod.yaml --
 hosts:
   edge:
@@ -76,6 +77,9 @@ func TestSiteResolve(t *testing.T) {
 	}
 	if h.Resources[len(h.Resources)-1] != site {
 		t.Errorf("the site is not after its files")
+	}
+	if l := s.Locations[1]; l.Path != "/edge/" || l.Return != "200 edge" {
+		t.Errorf("templates in a location: %+v", l)
 	}
 	if s.HTTPPort != 80 || s.HTTPSPort != 443 || !cmp.Equal(s.Listen, []string{"*", "::"}) {
 		t.Errorf("defaults: %d %d %v", s.HTTPPort, s.HTTPSPort, s.Listen)
