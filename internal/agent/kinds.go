@@ -27,6 +27,7 @@ func registry() map[spec.Kind]kind {
 	for _, part := range []map[spec.Kind]kind{
 		pathKinds(), systemKinds(), accountKinds(), deployKinds(), postgresKinds(),
 		firewallKinds(),
+		webKinds(),
 	} {
 		maps.Copy(m, part)
 	}

@@ -151,6 +151,20 @@ func Reach(r *spec.Repo, o Options) ([]Host, error) {
 	return out, nil
 }
 
+// LabAddresses returns the address of every host of lab o.Lab, by name:
+// where a rehearsal's hosts reach each other.
+func LabAddresses(o Options) (map[string]string, error) {
+	st, err := lab.Load(lab.DefaultConfig(o.getenv), o.Lab)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, h := range st.Hosts {
+		out[h.Name] = h.Addr
+	}
+	return out, nil
+}
+
 func reachLab(r *spec.Repo, o Options, decls []*spec.HostDecl) ([]Host, error) {
 	cfg := lab.DefaultConfig(o.getenv)
 	st, err := lab.Load(cfg, o.Lab)

@@ -45,6 +45,13 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Lab != "" {
+		// A rehearsal's sites proxy to the lab's hosts, never to the
+		// addresses of the real ones.
+		if repo.Addresses, err = inventory.LabAddresses(o.Options); err != nil {
+			return nil, err
+		}
+	}
 	secrets, err := Secrets(repo.Dir, e, o.Getenv)
 	if err != nil {
 		return nil, err

@@ -110,6 +110,9 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 	}
 	out.Resources = c.firewall(out)
 	if len(c.errs) == 0 {
+		c.crossCheck(out.Resources)
+	}
+	if len(c.errs) == 0 {
 		out.Resources = c.order(out.Resources, out.Handlers)
 	}
 	if err := c.errs.err(); err != nil {
@@ -221,6 +224,9 @@ func (c *compiler) resource(d *Resource) *Resource {
 		if err := snapkey.CheckHostName(c.host.Name); err != nil {
 			c.errs.add(d.Pos, "%s: snapshots record the host's name, and %v; rename the host, or back its files up from another host (%s)", what, err, c.where())
 		}
+	}
+	if rs, ok := r.Spec.(resolver); ok && len(c.errs) == before && r.State != StateAbsent {
+		rs.resolve(c, r)
 	}
 	if len(c.errs) > before {
 		return nil

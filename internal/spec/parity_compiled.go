@@ -159,7 +159,14 @@ func (p *parity) neutral(r *Repo, ea, eb *Environment, ha, hb *HostDecl) *Repo {
 	}
 
 	e := *eb
+	// The host first, then the environment's others, which a resource may
+	// name (a site's upstream host:NAME:PORT).
 	e.Hosts = []*HostDecl{&h}
+	for _, o := range eb.Hosts {
+		if o != hb {
+			e.Hosts = append(e.Hosts, o)
+		}
+	}
 	e.Secrets = slices.Clone(eb.Secrets)
 	for i, s := range e.Secrets {
 		if sa := ea.Secret(s.Var); sa != nil && p.allowedBy([]string{"secrets." + s.Var}, "") != nil {
@@ -213,6 +220,11 @@ func fieldsOf(r *Resource) map[string]*string {
 		if slices.ContainsFunc(refs, func(f fileRef) bool { return f.field == tag }) {
 			continue
 		}
+		// what Compile derives (a site's resolved upstream addresses)
+		// follows from inputs compared elsewhere
+		if tag == "-" {
+			continue
+		}
 		switch x := v.Field(i).Interface().(type) {
 		case string:
 			out[tag] = str(x)
@@ -235,7 +247,13 @@ func fieldsOf(r *Resource) map[string]*string {
 				out[tag+"."+k] = str(s)
 			}
 		default:
-			panic("spec: parity: unsupported field type " + v.Field(i).Type().String())
+			// a nested mapping or list of them (a site's tls, locations),
+			// compared whole
+			if k := v.Field(i).Kind(); k != reflect.Struct && k != reflect.Slice {
+				panic("spec: parity: unsupported field type " + v.Field(i).Type().String())
+			}
+			b, _ := json.Marshal(x)
+			out[tag] = str(string(b))
 		}
 	}
 	out["requires"] = str(jsonList(r.Requires))

@@ -43,6 +43,7 @@ func kinds() map[Kind]func() Spec {
 		KindFileBackup:       func() Spec { return new(FileBackup) },
 		KindReplica:          func() Spec { return new(Replica) },
 		KindFirewall:         func() Spec { return new(Firewall) },
+		KindSite:             func() Spec { return new(Site) },
 	}
 }
 
@@ -284,26 +285,36 @@ func commonFields(k Kind) []string {
 }
 
 // specFields lists the YAML names of a spec's fields, in declaration order.
+// A field tagged yaml:"-" is filled by Compile, never written in the spec.
 func specFields(t reflect.Type) []string {
 	var out []string
 	for i := range t.NumField() {
-		out = append(out, t.Field(i).Tag.Get("yaml"))
+		if tag := t.Field(i).Tag.Get("yaml"); tag != "-" {
+			out = append(out, tag)
+		}
 	}
 	return out
 }
 
+// fieldIndex returns the index of the field of struct type t whose YAML
+// name is key, or -1.
+func fieldIndex(t reflect.Type, key string) int {
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("yaml"); tag == key && tag != "-" {
+			return i
+		}
+	}
+	return -1
+}
+
 // decodeField decodes one key of a resource into the spec's field named by
 // YAML tag, recording the nodes of what it decodes (field, field[i],
-// field.key) for positions. It reports unknown keys.
+// field.key, and for nested mappings field.sub and field[i].sub) for
+// positions. It reports unknown keys.
 func (f *source) decodeField(r *Resource, fd field) {
 	v := reflect.ValueOf(r.Spec).Elem()
 	t := v.Type()
-	idx := -1
-	for i := range t.NumField() {
-		if t.Field(i).Tag.Get("yaml") == fd.key {
-			idx = i
-		}
-	}
+	idx := fieldIndex(t, fd.key)
 	what := fmt.Sprintf("%s %s", r.Kind, r.Name)
 	if idx < 0 {
 		if kinds()[Kind(fd.key)] != nil {
@@ -313,53 +324,97 @@ func (f *source) decodeField(r *Resource, fd field) {
 		f.unknown(fd, what, append(specFields(t), commonFields(r.Kind)...))
 		return
 	}
-	what += ": " + fd.key
-	fv := v.Field(idx)
-	r.nodes[fd.key] = fd.v
+	f.decodeValue(r, fd.key, what+": "+fd.key, fd.v, v.Field(idx))
+}
+
+// decodeValue decodes node n into fv, recording nodes under key.
+func (f *source) decodeValue(r *Resource, key, what string, n *yaml.Node, fv reflect.Value) {
+	r.nodes[key] = n
 	switch p := fv.Addr().Interface().(type) {
 	case *string:
-		*p, _ = f.str(fd.v, what)
+		*p, _ = f.str(n, what)
 	case *bool:
-		*p, _ = f.boolean(fd.v, what)
+		*p, _ = f.boolean(n, what)
 	case **bool:
-		if b, ok := f.boolean(fd.v, what); ok {
+		if b, ok := f.boolean(n, what); ok {
 			*p = &b
 		}
 	case *int:
-		*p, _ = f.integer(fd.v, what)
+		*p, _ = f.integer(n, what)
 	case **int:
-		if i, ok := f.integer(fd.v, what); ok {
+		if i, ok := f.integer(n, what); ok {
 			*p = &i
 		}
 	case *[]string:
-		list, nodes := f.strList(fd.v, what)
+		list, nodes := f.strList(n, what)
 		*p = list
-		for i, n := range nodes {
-			r.nodes[fmt.Sprintf("%s[%d]", fd.key, i)] = n
+		for i, c := range nodes {
+			r.nodes[fmt.Sprintf("%s[%d]", key, i)] = c
 		}
 	case *map[string]string:
 		m := map[string]string{}
-		for _, e := range f.fields(fd.v, what) {
+		for _, e := range f.fields(n, what) {
 			if s, ok := f.str(e.v, what+"."+e.key); ok {
 				m[e.key] = s
-				r.nodes[fd.key+"."+e.key] = e.v
+				r.nodes[key+"."+e.key] = e.v
 			}
 		}
 		*p = m
 	default:
-		panic("spec: unsupported field type " + fv.Type().String())
+		switch {
+		case fv.Kind() == reflect.Struct:
+			// A nested mapping (a site's tls: {...}): its own known keys.
+			for _, e := range f.fields(n, what) {
+				i := fieldIndex(fv.Type(), e.key)
+				if i < 0 {
+					f.unknown(e, what, specFields(fv.Type()))
+					continue
+				}
+				f.decodeValue(r, key+"."+e.key, what+"."+e.key, e.v, fv.Field(i))
+			}
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+			// A list of nested mappings (a site's locations).
+			if isNull(n) {
+				return
+			}
+			if n.Kind != yaml.SequenceNode {
+				f.errf(n, "%s: expected a list, got %s", what, describe(n))
+				return
+			}
+			out := reflect.MakeSlice(fv.Type(), len(n.Content), len(n.Content))
+			for i, c := range n.Content {
+				k := fmt.Sprintf("%s[%d]", key, i)
+				if c.Kind != yaml.MappingNode {
+					f.errf(c, "%s[%d]: expected a mapping, got %s", what, i, describe(c))
+					continue
+				}
+				f.decodeValue(r, k, fmt.Sprintf("%s[%d]", what, i), c, out.Index(i))
+			}
+			fv.Set(out)
+		default:
+			panic("spec: unsupported field type " + fv.Type().String())
+		}
 	}
 }
 
-// strings calls fn with a pointer to each string of the spec (fields, list
-// elements, map values) and the key of its node, so that rendering can
-// replace them in place.
+// eachString calls fn with a pointer to each string of the spec (fields,
+// list elements, map values, and those of nested mappings) and the key of
+// its node, so that rendering can replace them in place. Fields filled by
+// Compile (yaml:"-") are left out.
 func eachString(s Spec, fn func(key string, p *string)) {
-	v := reflect.ValueOf(s).Elem()
+	eachStringOf(reflect.ValueOf(s).Elem(), "", fn)
+}
+
+func eachStringOf(v reflect.Value, prefix string, fn func(key string, p *string)) {
 	t := v.Type()
 	for i := range t.NumField() {
 		tag := t.Field(i).Tag.Get("yaml")
-		switch p := v.Field(i).Addr().Interface().(type) {
+		if tag == "-" {
+			continue
+		}
+		tag = prefix + tag
+		fv := v.Field(i)
+		switch p := fv.Addr().Interface().(type) {
 		case *string:
 			fn(tag, p)
 		case *[]string:
@@ -377,6 +432,15 @@ func eachString(s Spec, fn func(key string, p *string)) {
 				fn(tag+"."+k, &val)
 				(*p)[k] = val
 			}
+		default:
+			switch {
+			case fv.Kind() == reflect.Struct:
+				eachStringOf(fv, tag+".", fn)
+			case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+				for j := range fv.Len() {
+					eachStringOf(fv.Index(j), fmt.Sprintf("%s[%d].", tag, j), fn)
+				}
+			}
 		}
 	}
 }
@@ -385,33 +449,47 @@ func eachString(s Spec, fn func(key string, p *string)) {
 func cloneSpec(s Spec) Spec {
 	v := reflect.ValueOf(s).Elem()
 	out := reflect.New(v.Type())
-	out.Elem().Set(v)
-	for i := range v.NumField() {
-		f := out.Elem().Field(i)
-		switch p := f.Addr().Interface().(type) {
-		case *[]string:
-			*p = slices.Clone(*p)
-		case *map[string]string:
-			m := make(map[string]string, len(*p))
-			for k, v := range *p {
-				m[k] = v
-			}
-			if *p != nil {
-				*p = m
-			}
-		case **bool:
-			if *p != nil {
-				b := **p
-				*p = &b
-			}
-		case **int:
-			if *p != nil {
-				n := **p
-				*p = &n
-			}
-		}
-	}
+	out.Elem().Set(deepCopy(v))
 	return out.Interface().(Spec)
+}
+
+// deepCopy copies v with its own slices, maps and pointed-to values; nil
+// stays nil.
+func deepCopy(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v
+		}
+		p := reflect.New(v.Type().Elem())
+		p.Elem().Set(deepCopy(v.Elem()))
+		return p
+	case reflect.Slice:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			out.Index(i).Set(deepCopy(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), deepCopy(it.Value()))
+		}
+		return out
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		for i := range v.NumField() {
+			out.Field(i).Set(deepCopy(v.Field(i)))
+		}
+		return out
+	}
+	return v
 }
 
 // Resource is one resource of a role: in a Role as declared (templates

@@ -28,6 +28,11 @@ type Repo struct {
 	// RemoveUnmanagedPackages: packages that leave the spec are removed
 	// from the hosts, not only those that say purge_on_removal.
 	RemoveUnmanagedPackages bool
+	// Addresses, when set, replace the declared address of the hosts it
+	// names where a resource names another host (a site's host: and role:
+	// upstreams): a lab rehearsal's hosts reach each other at their lab
+	// addresses. Set it before Compile.
+	Addresses map[string]string
 
 	// inline holds the parsed template of every string field holding a
 	// template action, by its node; files the parsed template files, by
