@@ -42,6 +42,7 @@ func kinds() map[Kind]func() Spec {
 		KindPostgresBackup:   func() Spec { return new(PostgresBackup) },
 		KindFileBackup:       func() Spec { return new(FileBackup) },
 		KindReplica:          func() Spec { return new(Replica) },
+		KindCertificate:      func() Spec { return new(Certificate) },
 	}
 }
 
