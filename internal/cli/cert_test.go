@@ -55,7 +55,7 @@ func (p *certLab) role(renewBefore map[string]string, certs ...string) {
 	names := map[string]string{"a": "a.tend.test, www.a.tend.test", "b": "b.tend.test"}
 	var servers strings.Builder
 	for _, c := range certs {
-		fmt.Fprintf(&b, "  - certificate: %s\n    names: [%s]\n    directory: %s\n    email: ops@tend.test\n    reload: [nginx]\n    ca_roots: |\n", c, names[c], p.pebble.Directory)
+		fmt.Fprintf(&b, "  - certificate: %s\n    names: [%s]\n    directory: %s\n    email: ops@tend.test\n    reload: [nginx, dovecot]\n    ca_roots: |\n", c, names[c], p.pebble.Directory)
 		for _, line := range strings.Split(strings.TrimSpace(p.pebble.TLSRoot), "\n") {
 			b.WriteString("      " + line + "\n")
 		}
@@ -176,6 +176,7 @@ nginx -t -q -p /tmp/ngt -c /tmp/ngt/nginx.conf`)
 		t.Errorf("b's certificate is valid for a.tend.test")
 	}
 	out := p.tend("status", "production")
+	t.Logf("tend status:\n%s", out)
 	for _, want := range []string{"certificate", "a.tend.test www.a.tend.test", "b.tend.test", "issuer Pebble", "cert-a"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -205,7 +206,19 @@ nginx -t -q -p /tmp/ngt -c /tmp/ngt/nginx.conf`)
 	p.role(map[string]string{"a": "70d"}, "a")
 	p.tend("apply", "production")
 	_, before := p.get("a.tend.test")
+	reloads := func() int {
+		return strings.Count(l.MustEnter(t, "host1", "journalctl", "-u", "dovecot", "-o", "cat", "--no-pager"), "SIGHUP received")
+	}
+	dovecot := reloads()
 	runJob2(t, l, "host1", "cert-a")
+	// dovecot logs its reload in its own time: wait for the line.
+	for i := 0; reloads() <= dovecot; i++ {
+		if i == 50 {
+			t.Errorf("dovecot (in reload:) was not reloaded by the renewal: %d reloads before and after", dovecot)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	_, after := p.get("a.tend.test")
 	if after.SerialNumber.Cmp(before.SerialNumber) == 0 {
 		t.Errorf("the timer's run did not renew: nginx serves serial %x still", after.SerialNumber)

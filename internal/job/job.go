@@ -110,6 +110,11 @@ func Run(ctx context.Context, c *Config, self string) error {
 	return Record(c, start, out.String(), err)
 }
 
+// Lock takes the job's lock, as a run does: for a resource that does the
+// job's work itself (a certificate issued by apply), so that it never
+// overlaps a run of the timer. It fails at once when a run holds it.
+func Lock(c *Config) (unlock func(), err error) { return lockJob(c) }
+
 // lockJob takes the job's lock (a flock next to its status file, released
 // by the kernel when the process dies).
 func lockJob(c *Config) (unlock func(), err error) {

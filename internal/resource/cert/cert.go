@@ -250,10 +250,15 @@ func (c *Cert) Apply(ctx context.Context, _ *resource.Change) error {
 	if err := ensureNginx(ctx); err != nil {
 		return err
 	}
+	jc := scheduled.CertJobConfig(c.Name, c.Spec.Names)
+	unlock, err := job.Lock(&jc)
+	if err != nil {
+		return fmt.Errorf("%w: apply again when it is done", err)
+	}
+	defer unlock()
 	start := c.now().UTC()
 	var out string
 	err = c.Renew(ctx, func(m string) { out += m + "\n" })
-	jc := scheduled.CertJobConfig(c.Name, c.Spec.Names)
 	return job.Record(&jc, start, out, err)
 }
 
