@@ -78,11 +78,19 @@ func (p *certLab) get(name string) (string, *x509.Certificate) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	body, served, err := certtest.Fetch(ctx, p.addr, name, p.roots)
-	if err != nil {
-		p.t.Fatalf("https://%s/ on %s: %v", name, p.addr, err)
+	// The test's server blocks go live with a plain nginx reload (a
+	// handler), which returns before the new workers answer: ask again
+	// for a few seconds.
+	for i := 0; ; i++ {
+		body, served, err := certtest.Fetch(ctx, p.addr, name, p.roots)
+		if err == nil {
+			return body, served
+		}
+		if i == 20 {
+			p.t.Fatalf("https://%s/ on %s: %v", name, p.addr, err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	return body, served
 }
 
 func (p *certLab) hostCert(name string) *x509.Certificate {

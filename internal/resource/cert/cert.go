@@ -192,7 +192,10 @@ func (c *Cert) Check(ctx context.Context) (*resource.Change, error) {
 		}
 	}
 	if err := haveNginx(); err != nil {
-		return nil, err
+		// A plan of a new host checks this before the package resource
+		// installed nginx; apply fails if it still is not there.
+		ch.Add("nginx", "not installed", "active")
+		return ch, nil
 	}
 	want, why := snippetWanted()
 	_, err = os.Stat(Snippet)
