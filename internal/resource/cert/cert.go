@@ -77,10 +77,13 @@ func New(name string, s *spec.Certificate) (*Cert, error) {
 	if c.renewBefore, err = spec.ParseDays(c.Spec.RenewBefore); err != nil {
 		return nil, err
 	}
+	// nginx's workers must pass through /var/lib/tend (the agent's state,
+	// 0700 otherwise) to the webroot: 0711 lets them through without
+	// listing it; tend's own files in it stay 0600.
 	dirs := []struct {
 		path string
 		mode string
-	}{{"/etc/tend", "0755"}, {Root, "0755"}, {Dir(name), "0755"}, {"/var/lib/tend", "0755"}, {Webroot, "0755"}, {AccountDir, "0700"}}
+	}{{"/etc/tend", "0755"}, {Root, "0755"}, {Dir(name), "0755"}, {"/var/lib/tend", "0711"}, {Webroot, "0755"}, {AccountDir, "0700"}}
 	for _, d := range dirs {
 		r, err := file.NewDirectory(d.path, &spec.Directory{Mode: d.mode, Owner: "root", Group: "root"})
 		if err != nil {
