@@ -140,6 +140,18 @@ func TestCertificates(t *testing.T) {
 	p.write("environments/production.yaml", "hosts:\n  host1: {address: 192.0.2.1, roles: [web]}\n")
 	p.role(nil, "a", "b")
 
+	// The plan says what the first apply does, without asking the CA.
+	out, _, code := p.run("", append([]string{"plan", "production"}, p.lab...)...)
+	t.Logf("first plan:\n%s", out)
+	if code != ExitChanges {
+		t.Errorf("first plan: exit %d, want %d", code, ExitChanges)
+	}
+	for _, want := range []string{"certificate:a", "placeholder", "self-signed for a.tend.test www.a.tend.test", "issued by " + strings.TrimPrefix(strings.TrimSuffix(pb.Directory, "/dir"), "https://")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("first plan lacks %q", want)
+		}
+	}
+
 	// The CA does not answer yet: apply fails, but the placeholder is in
 	// place, for the names, and nginx accepts a configuration using it.
 	p.tendFails(1, []string{"apply", "production"}, "certificate:a", "acme")
@@ -183,7 +195,7 @@ nginx -t -q -p /tmp/ngt -c /tmp/ngt/nginx.conf`)
 	if err := certB.VerifyHostname("a.tend.test"); err == nil {
 		t.Errorf("b's certificate is valid for a.tend.test")
 	}
-	out := p.tend("status", "production")
+	out = p.tend("status", "production")
 	t.Logf("tend status:\n%s", out)
 	for _, want := range []string{"certificate", "a.tend.test www.a.tend.test", "b.tend.test", "issuer Pebble", "cert-a"} {
 		if !strings.Contains(out, want) {

@@ -158,7 +158,7 @@ func directoryHost(d string) string {
 // Check implements resource.Resource. It reads files only: asking the CA
 // is for Apply.
 func (c *Cert) Check(ctx context.Context) (*resource.Change, error) {
-	ch, err := scheduled.Check(ctx, c.parts)
+	ch, err := scheduled.CheckBrief(ctx, c.parts)
 	if err != nil {
 		return nil, err
 	}

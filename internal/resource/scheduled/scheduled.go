@@ -297,3 +297,37 @@ func CertJobConfig(name string, names []string) job.Config {
 func NewCertRenewalRemoval(name string) *Removal {
 	return jobRemoval(CertJob(name), "")
 }
+
+// CheckBrief is Check with one field per changed part, for a composite
+// whose parts are many and plain (directories, its own files): a part
+// with one or two changed fields shows them, a bigger one says create or
+// update; the diffs are kept whole.
+func CheckBrief(ctx context.Context, parts []part) (*resource.Change, error) {
+	var out *resource.Change
+	for _, p := range parts {
+		c, err := p.r.Check(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		if c == nil {
+			continue
+		}
+		if out == nil {
+			out = &resource.Change{Action: resource.Update}
+		}
+		switch {
+		case p.secret:
+			out.Sensitive = true
+			out.Fields = append(out.Fields, resource.Field{Name: p.name, From: "(sensitive)", To: "(sensitive value changed)"})
+			continue
+		case len(c.Fields) > 0 && len(c.Fields) <= 2 && c.Action != resource.Create:
+			for _, f := range c.Fields {
+				out.Fields = append(out.Fields, resource.Field{Name: p.name + " " + f.Name, From: f.From, To: f.To})
+			}
+		default:
+			out.Fields = append(out.Fields, resource.Field{Name: p.name, To: string(c.Action)})
+		}
+		out.Diff += c.Diff
+	}
+	return out, nil
+}
