@@ -55,7 +55,7 @@ func (p *certLab) role(renewBefore map[string]string, certs ...string) {
 	names := map[string]string{"a": "a.tend.test, www.a.tend.test", "b": "b.tend.test"}
 	var servers strings.Builder
 	for _, c := range certs {
-		fmt.Fprintf(&b, "  - certificate: %s\n    names: [%s]\n    directory: %s\n    email: ops@tend.test\n    reload: [nginx, dovecot]\n    ca_roots: |\n", c, names[c], p.pebble.Directory)
+		fmt.Fprintf(&b, "  - certificate: %s\n    names: [%s]\n    directory: %s\n    email: ops@tend.test\n    reload: [nginx, postfix, dovecot]\n    ca_roots: |\n", c, names[c], p.pebble.Directory)
 		for _, line := range strings.Split(strings.TrimSpace(p.pebble.TLSRoot), "\n") {
 			b.WriteString("      " + line + "\n")
 		}
@@ -257,6 +257,17 @@ nginx -t -q -p /tmp/ngt -c /tmp/ngt/nginx.conf`)
 	if _, served := p.get("a.tend.test"); served.SerialNumber.Cmp(after.SerialNumber) != 0 {
 		t.Errorf("a failed renewal changed the certificate served")
 	}
+
+	// The CA is back, issuing for 10 days only: the renewal succeeds, but
+	// a certificate within 14 days of its expiry fails status.
+	pb.SetValidity(10 * 24 * time.Hour)
+	pb.Start()
+	p.roots = pb.IssuingRoot()
+	runJob2(t, l, "host1", "cert-a")
+	if _, served := p.get("a.tend.test"); served.NotAfter.After(time.Now().Add(11 * 24 * time.Hour)) {
+		t.Errorf("served certificate expires %v, want Pebble's 10 days", served.NotAfter)
+	}
+	p.tendFails(1, []string{"status", "production"}, "certificate a", "less than 14 days")
 
 	// Every certificate leaves: the acme server goes, nginx keeps running,
 	// status is clean again.

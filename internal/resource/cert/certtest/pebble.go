@@ -143,6 +143,14 @@ func (p *Pebble) Start() {
 	}
 }
 
+// SetValidity sets the lifetime of the certificates Pebble issues after
+// its next Start.
+func (p *Pebble) SetValidity(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.validity = int(d.Seconds())
+}
+
 // Stop stops Pebble; its DNS server keeps running.
 func (p *Pebble) Stop() {
 	p.mu.Lock()
