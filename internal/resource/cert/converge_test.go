@@ -38,6 +38,8 @@ func TestConverge(t *testing.T) {
 		}
 		return c
 	}
+	absent := resourcetest.Item(spec.KindCertificate, "web", nil)
+	absent.State = wire.Absent
 	var first *x509.Certificate
 	resourcetest.Converge(t, l, "host1",
 		resourcetest.State{Name: "issued", Resources: []wire.Item{noDefault, item("", "web.tend.test")}, Check: func(t *testing.T) {
@@ -68,6 +70,11 @@ func TestConverge(t *testing.T) {
 			}
 			l.MustEnter(t, "host1", "test", "-e", "/etc/tend/certs/web/privkey.pem")
 			l.MustEnter(t, "host1", "systemctl", "is-active", "nginx")
+		}},
+		resourcetest.State{Name: "state absent", Resources: []wire.Item{noDefault, absent}, Check: func(t *testing.T) {
+			if _, err := l.Enter(t, "host1", "test", "-e", "/etc/tend/certs/web"); err == nil {
+				t.Errorf("state: absent left /etc/tend/certs/web")
+			}
 		}},
 	)
 }
