@@ -28,6 +28,7 @@ func registry() map[spec.Kind]kind {
 		pathKinds(), systemKinds(), accountKinds(), deployKinds(), postgresKinds(),
 		firewallKinds(),
 		webKinds(),
+		certKinds(),
 	} {
 		maps.Copy(m, part)
 	}

@@ -8,15 +8,16 @@ import (
 	"tend/internal/envdir"
 	"tend/internal/job"
 	"tend/internal/pitr"
+	"tend/internal/resource/cert"
 	"tend/internal/resource/postgres"
 	"tend/internal/snapshot"
 	"tend/internal/wire"
 )
 
 // Status is this host's answer to `tend status`: the record of every
-// scheduled job, checked against its max_age at now, and the health of
-// every PostgreSQL backup configured here. A backup whose configuration
-// cannot be opened is reported with that problem, not as an error.
+// scheduled job, checked against its max_age at now, the health of every
+// PostgreSQL backup configured here, and every certificate installed by a
+// certificate resource. A backup whose configuration cannot be opened is reported with that problem, not as an error.
 func Status(ctx context.Context, now time.Time) (*wire.HostStatus, error) {
 	hs := &wire.HostStatus{Protocol: wire.Protocol}
 	var err error
@@ -35,6 +36,7 @@ func Status(ctx context.Context, now time.Time) (*wire.HostStatus, error) {
 		}
 		hs.Databases = append(hs.Databases, c.Status(ctx, a))
 	}
+	hs.Certificates = cert.All(now)
 	if hs.PendingRestart, err = postgres.PendingRestart(ctx); err != nil {
 		hs.PostgresError = err.Error()
 	}

@@ -33,7 +33,7 @@ restores run "tend agent wal-fetch", and the backup timer runs
 docs/pitr.md.`,
 		subs: []*command{
 			agentModeCmd(wire.Plan), agentModeCmd(wire.Apply),
-			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(), agentJobCmd(), agentStatusCmd(),
+			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(), agentJobCmd(), agentStatusCmd(), agentCertRenewCmd(),
 			agentFirewallConfirmCmd(),
 		},
 	}

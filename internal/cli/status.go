@@ -15,12 +15,15 @@ func statusCmd() *command {
 	return &command{
 		name:    "status",
 		args:    "ENV",
-		summary: "every host's backups, replicas and archiving: age, last success; exit 1 when one failed or is late",
+		summary: "every host's backups, replicas, archiving and certificates; exit 1 when one failed, is late or expires soon",
 		help: `Asks each host of ENV (over SSH) for the record of its scheduled jobs
 (file_backup, replica) and the health of its PostgreSQL backups
 (postgres_backup; see tend db status for details), prints each with its
 last success and age, and exits 1 with a loud message when any job failed,
-never ran or is later than its max_age, or archiving is failing. Run it
+never ran or is later than its max_age, or archiving is failing. It lists
+every certificate with its names, issuer and expiry, and fails when one
+expires within 14 days, is still a placeholder, or its renewal job
+failed (kind certificate). Run it
 from CI on a schedule so that a silent failure cannot last. At most
 --parallel hosts are asked at once; no secret is decrypted.`,
 		flags: func(fs *flag.FlagSet) { f.bind(fs) },
@@ -78,6 +81,16 @@ from CI on a schedule so that a silent failure cannot last. At most
 						s.printf("%-12s %-11s %-24s last success %s, max age %s: %s\n", r.Host, j.Kind, j.Name, last, j.MaxAge, state)
 					}
 				}
+				for _, c := range hs.Certificates {
+					state := "ok"
+					if c.Problem != "" {
+						state = "FAILING: " + c.Problem
+						problems = append(problems, fmt.Sprintf("%s: certificate %s: %s", r.Host, c.Name, c.Problem))
+					}
+					if !f.asJSON {
+						s.printf("%-12s %-11s %-24s %s, issuer %s, expires %s: %s\n", r.Host, "certificate", c.Name, strings.Join(c.Names, " "), orNone(c.Issuer), expiry(c.NotAfter, now), state)
+					}
+				}
 				for _, d := range hs.Databases {
 					state := "ok"
 					if len(d.Problems) > 0 {
@@ -101,4 +114,23 @@ from CI on a schedule so that a silent failure cannot last. At most
 			return nil
 		},
 	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// expiry shows when a certificate expires and how far that is.
+func expiry(t, now time.Time) string {
+	if t.IsZero() {
+		return "(unknown)"
+	}
+	left := t.Sub(now)
+	if left < 0 {
+		return fmt.Sprintf("%s (%s ago)", ts(t), (-left).Round(time.Minute))
+	}
+	return fmt.Sprintf("%s (in %dd%dh)", ts(t), int(left.Hours())/24, int(left.Hours())%24)
 }

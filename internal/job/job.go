@@ -93,7 +93,7 @@ func Run(ctx context.Context, c *Config, self string) error {
 	if c.EnvDir != "" {
 		changes, err := envdir.Read(c.EnvDir)
 		if err != nil {
-			return record(c, start, "", err)
+			return Record(c, start, "", err)
 		}
 		env = envdir.Apply(env, changes)
 	}
@@ -107,8 +107,13 @@ func Run(ctx context.Context, c *Config, self string) error {
 	if err != nil {
 		err = fmt.Errorf("tend %s: %v: %s", c.Args[0], err, lastLines(out.String(), 5))
 	}
-	return record(c, start, out.String(), err)
+	return Record(c, start, out.String(), err)
 }
+
+// Lock takes the job's lock, as a run does: for a resource that does the
+// job's work itself (a certificate issued by apply), so that it never
+// overlaps a run of the timer. It fails at once when a run holds it.
+func Lock(c *Config) (unlock func(), err error) { return lockJob(c) }
 
 // lockJob takes the job's lock (a flock next to its status file, released
 // by the kernel when the process dies).
@@ -134,7 +139,11 @@ func lockJob(c *Config) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
-func record(c *Config, start time.Time, out string, runErr error) error {
+// Record records the outcome of one run of the job that started at
+// start, with the end of its output; it returns runErr, joined with a
+// failure to record. A resource that does the job's work itself (a
+// certificate issued by apply) records it so.
+func Record(c *Config, start time.Time, out string, runErr error) error {
 	path := c.statusFile()
 	st, _ := read(path)
 	st.Name, st.Kind, st.What, st.MaxAge = c.Name, c.Kind, c.What, c.MaxAge

@@ -18,10 +18,6 @@ const (
 	KindSite Kind = "site"
 )
 
-// kindCertificate is the kind of the ACME certificates a site's
-// tls.certificate names (declared by the certificate family).
-const kindCertificate Kind = "certificate"
-
 var (
 	siteNameRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	serverNameRE = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
@@ -439,7 +435,7 @@ func (c *compiler) crossCheck(rs []*Resource) {
 			}
 		}
 		if t := s.TLS.Certificate; t != "" {
-			id := string(kindCertificate) + ":" + t
+			id := string(KindCertificate) + ":" + t
 			if byID[id] == nil {
 				c.errs.add(r.fieldPos("tls.certificate"), "site %s: tls.certificate: the host declares no certificate %s (add \"- certificate: %s\" to a role of the host) (%s)", r.Name, t, t, c.where())
 			}

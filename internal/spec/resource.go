@@ -44,6 +44,7 @@ func kinds() map[Kind]func() Spec {
 		KindReplica:          func() Spec { return new(Replica) },
 		KindFirewall:         func() Spec { return new(Firewall) },
 		KindSite:             func() Spec { return new(Site) },
+		KindCertificate:      func() Spec { return new(Certificate) },
 	}
 }
 

@@ -13,6 +13,21 @@ type HostStatus struct {
 	// says why the server could not be asked.
 	PendingRestart []string `json:"pending_restart,omitempty"`
 	PostgresError  string   `json:"postgres_error,omitempty"`
+	// Certificates: every certificate resource of the host, as installed.
+	// A failed renewal is its job's problem (Jobs, kind certificate).
+	Certificates []CertStatus `json:"certificates,omitempty"`
+}
+
+// CertStatus is one certificate as the host has it installed.
+type CertStatus struct {
+	Name     string    `json:"name"`
+	Names    []string  `json:"names"` // the names declared
+	Issuer   string    `json:"issuer,omitempty"`
+	Serial   string    `json:"serial,omitempty"` // hex
+	NotAfter time.Time `json:"not_after,omitzero"`
+	// Problem: not issued yet (a placeholder), unusable, for other names
+	// than declared, expired or within 14 days of expiry.
+	Problem string `json:"problem,omitempty"`
 }
 
 // JobStatus is the record of a scheduled job's runs (file_backup,

@@ -267,3 +267,69 @@ func (b *binary) Apply(ctx context.Context, _ *resource.Change) error {
 	}
 	return resource.WriteFile(b.path, data, resource.Meta{Mode: 0o755, Owner: "root", Group: "root"})
 }
+
+// CertJob is the name of the renewal job of the certificate named name.
+func CertJob(name string) string { return "cert-" + name }
+
+// NewCertRenewal makes the renewal job of the certificate named name, for
+// names: twice a day, each run at a random time of its half day (as
+// certbot does, so that hosts do not all call the CA at once), it runs
+// "tend agent cert-renew NAME". A run that finds nothing to renew is a
+// success: a job that has not succeeded for two days is late.
+func NewCertRenewal(name string, names []string) (*Job, error) {
+	j, err := newJob(CertJobConfig(name, names), nil, "*-*-* 00,12:00:00")
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range j.parts {
+		if t, ok := p.r.(*timer.Timer); ok {
+			t.RandomDelay = "12h"
+		}
+	}
+	return j, nil
+}
+
+// CertJobConfig is the configuration of the certificate's renewal job.
+func CertJobConfig(name string, names []string) job.Config {
+	return job.Config{Name: CertJob(name), Kind: "certificate", What: strings.Join(names, " "),
+		Args: []string{"agent", "cert-renew", name}, MaxAge: "48h", EnvDir: filepath.Join(EnvRoot, CertJob(name))}
+}
+
+// NewCertRenewalRemoval is the removal of the certificate's renewal job.
+func NewCertRenewalRemoval(name string) *Removal {
+	return jobRemoval(CertJob(name), "")
+}
+
+// CheckBrief is Check with one field per changed part, for a composite
+// whose parts are many and plain (directories, its own files): a part
+// with one or two changed fields shows them, a bigger one says create or
+// update; the diffs are kept whole.
+func CheckBrief(ctx context.Context, parts []part) (*resource.Change, error) {
+	var out *resource.Change
+	for _, p := range parts {
+		c, err := p.r.Check(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		if c == nil {
+			continue
+		}
+		if out == nil {
+			out = &resource.Change{Action: resource.Update}
+		}
+		switch {
+		case p.secret:
+			out.Sensitive = true
+			out.Fields = append(out.Fields, resource.Field{Name: p.name, From: "(sensitive)", To: "(sensitive value changed)"})
+			continue
+		case len(c.Fields) > 0 && len(c.Fields) <= 2 && c.Action != resource.Create:
+			for _, f := range c.Fields {
+				out.Fields = append(out.Fields, resource.Field{Name: p.name + " " + f.Name, From: f.From, To: f.To})
+			}
+		default:
+			out.Fields = append(out.Fields, resource.Field{Name: p.name, To: string(c.Action)})
+		}
+		out.Diff += c.Diff
+	}
+	return out, nil
+}

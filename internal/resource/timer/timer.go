@@ -31,6 +31,10 @@ type Timer struct {
 	OnCalendar string
 	Command    string
 	User       string
+	// RandomDelay, a systemd time span ("12h"), spreads runs over that
+	// long after each elapse (RandomizedDelaySec), so that many hosts do
+	// not call one server at the same second. Empty: none.
+	RandomDelay string
 }
 
 // New makes a timer resource from its spec.
@@ -65,11 +69,16 @@ func (t *Timer) ServiceUnit() string {
 
 // TimerUnit returns the content of NAME.timer.
 func (t *Timer) TimerUnit() string {
+	delay := ""
+	if t.RandomDelay != "" {
+		delay = "RandomizedDelaySec=" + t.RandomDelay + "\n"
+	}
 	return "# Managed by tend: changes here are overwritten.\n" +
 		"[Unit]\n" +
 		"Description=tend schedule of " + t.Name + "\n" +
 		"\n[Timer]\n" +
 		"OnCalendar=" + t.OnCalendar + "\n" +
+		delay +
 		"Persistent=true\n" +
 		"\n[Install]\n" +
 		"WantedBy=timers.target\n"

@@ -1,0 +1,143 @@
+// Resource kinds of one family: TLS certificates obtained through ACME on
+// the host itself.
+// Each kind has its struct, Kind, defaults and check together; the one
+// list of kinds is kinds() in resource.go.
+
+package spec
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// KindCertificate is the certificate kind.
+const KindCertificate Kind = "certificate"
+
+// LetsEncrypt is the default ACME directory: Let's Encrypt's production.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
+
+var (
+	certNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	dnsNameRE  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// Certificate is one TLS certificate for one set of DNS names, obtained
+// and renewed by the host through ACME and written to
+// /etc/tend/certs/NAME/fullchain.pem and privkey.pem. Name: a label (it
+// names the directory and the renewal timer).
+type Certificate struct {
+	Names     []string `yaml:"names" json:"names"`         // DNS names; the first is the subject
+	Directory string   `yaml:"directory" json:"directory"` // ACME directory URL; default Let's Encrypt production
+	Email     string   `yaml:"email" json:"email"`         // the ACME account's contact; optional
+	Challenge string   `yaml:"challenge" json:"challenge"` // http-01 (default); dns-01 is not built yet
+	KeyType   string   `yaml:"key_type" json:"key_type"`   // ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-4096
+	// Reload: services reloaded when the certificate changes (nginx,
+	// postfix, dovecot...); a service that is not running is left alone.
+	Reload      []string `yaml:"reload" json:"reload"`
+	RenewBefore string   `yaml:"renew_before" json:"renew_before"` // renew this long before expiry; default 30d
+	// CARoots: PEM certificates trusted, besides the system's, for the
+	// ACME server's own HTTPS: for a private or test CA (Pebble) only.
+	CARoots string `yaml:"ca_roots" json:"ca_roots"`
+}
+
+func (*Certificate) Kind() Kind { return KindCertificate }
+
+func (s *Certificate) defaults() {
+	or(&s.Directory, LetsEncrypt)
+	or(&s.Challenge, "http-01")
+	or(&s.KeyType, "ecdsa-p256")
+	or(&s.RenewBefore, "30d")
+}
+
+// CertKeyTypes are the key types a certificate may have.
+var CertKeyTypes = []string{"ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-4096"}
+
+func (s *Certificate) check(c *checker) {
+	c.name(certNameRE, "a label of lowercase letters, digits, '.', '_' and '-' (it names /etc/tend/certs/NAME)")
+	if !c.has("names") || len(s.Names) == 0 {
+		if !c.lax() {
+			c.errf("", "names is required: the DNS names the certificate is for")
+		}
+	}
+	seen := map[string]bool{}
+	for i, n := range s.Names {
+		field := "names[" + strconv.Itoa(i) + "]"
+		if !c.lit(n) {
+			continue
+		}
+		switch {
+		case !dnsNameRE.MatchString(n) || len(n) > 253:
+			c.errf(field, "name %q is not a DNS name in lowercase, such as www.example.org", n)
+		case strings.HasPrefix(n, "*.") && s.Challenge != "dns-01":
+			c.errf(field, "name %q is a wildcard: a wildcard needs challenge: dns-01, which needs the DNS issue (not built yet)", n)
+		case seen[n]:
+			c.errf(field, "name %q is given twice", n)
+		}
+		seen[n] = true
+	}
+	if c.line("directory", s.Directory) && c.lit(s.Directory) && s.Directory != "" {
+		if u, err := url.Parse(s.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+			c.errf("directory", "directory %q is not an https:// URL of an ACME directory (Let's Encrypt's is %s)", s.Directory, LetsEncrypt)
+		}
+	}
+	if c.line("email", s.Email) && c.lit(s.Email) && s.Email != "" && (!strings.Contains(s.Email, "@") || strings.ContainsAny(s.Email, " ,<>")) {
+		c.errf("email", "email %q is not an email address", s.Email)
+	}
+	c.oneOf("challenge", s.Challenge, "http-01", "dns-01")
+	if c.lit(s.Challenge) && s.Challenge == "dns-01" {
+		c.errf("challenge", "challenge dns-01 needs the DNS issue (DNS providers are not built yet): use http-01")
+	}
+	c.oneOf("key_type", s.KeyType, CertKeyTypes...)
+	for i, u := range s.Reload {
+		if c.lit(u) && (!unitRE.MatchString(u) || strings.HasPrefix(u, "-")) {
+			c.errf("reload["+strconv.Itoa(i)+"]", "reload %q is not a systemd service name such as nginx", u)
+		}
+	}
+	if c.lit(s.RenewBefore) && s.RenewBefore != "" {
+		if _, err := ParseDays(s.RenewBefore); err != nil {
+			c.errf("renew_before", "renew_before: %v", err)
+		}
+	}
+	if c.lit(s.CARoots) && s.CARoots != "" {
+		if err := checkPEMCerts(s.CARoots); err != "" {
+			c.errf("ca_roots", "ca_roots: %s", err)
+		}
+	}
+}
+
+// checkPEMCerts says what is wrong with a PEM bundle of certificates, or "".
+func checkPEMCerts(s string) string {
+	rest := []byte(s)
+	n := 0
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return "holds a PEM block of type " + b.Type + ", not CERTIFICATE"
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return "certificate " + strconv.Itoa(n) + ": " + err.Error()
+		}
+		n++
+	}
+	if n == 0 || strings.TrimSpace(string(rest)) != "" {
+		return "expected PEM certificates (-----BEGIN CERTIFICATE-----) and nothing else"
+	}
+	return ""
+}
+
+// SameNames reports whether two name sets are the same set.
+func SameNames(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
