@@ -237,3 +237,55 @@ func FuzzFirewallEntries(f *testing.F) {
 		}
 	})
 }
+
+// TestFirewallOpensSites: a site opens its ports in its host's firewall
+// without being written twice: with tls, port 80 to everyone (redirects
+// and ACME challenges) and 443 to the site's allowlist only.
+func TestFirewallOpensSites(t *testing.T) {
+	r, err := Load(writeRepo(t, `
+-- tend.yaml --
+-- roles/web/role.yaml --
+resources:
+  - firewall: web
+  - file: /etc/ssl/shop.pem
+    content: x
+  - file: /etc/ssl/shop.key
+    content: x
+  - site: shop
+    server_names: [shop.example.org]
+    tls: {cert_file: /etc/ssl/shop.pem, key_file: /etc/ssl/shop.key}
+    allow: [198.51.100.0/24]
+    root: /srv/shop
+  - site: plain
+    server_names: [plain.example.org]
+    http_port: 8080
+    root: /srv/plain
+-- environments/prod.yaml --
+hosts:
+  web1:
+    address: 192.0.2.21
+    roles: [web]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Compile("prod", "web1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allow []string
+	for _, x := range h.Resources {
+		if x.Kind == KindFirewall {
+			allow = x.Spec.(*Firewall).Allow
+		}
+	}
+	want := []string{
+		"tcp 22 # tend ssh",
+		"tcp 80 # site shop.example.org (redirect, ACME)",
+		"tcp 443 from 198.51.100.0/24 # site shop.example.org",
+		"tcp 8080 # site plain.example.org",
+	}
+	if d := cmp.Diff(want, allow); d != "" {
+		t.Errorf("firewall of a host with sites (-want +got):\n%s", d)
+	}
+}

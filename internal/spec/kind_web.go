@@ -458,3 +458,19 @@ func (c *compiler) crossCheck(rs []*Resource) {
 		}
 	}
 }
+
+// Openings opens the site's ports in the host's firewall: with tls, port
+// http_port to everyone (it redirects, and answers ACME challenges,
+// which come from anywhere) and https_port to the allowlist; without, its
+// port to the allowlist. No allowlist means everyone.
+func (s *Site) Openings(*Host) []Opening {
+	from := s.Allow
+	what := "site " + strings.Join(s.ServerNames, " ")
+	if s.TLS.Certificate == "" && s.TLS.CertFile == "" {
+		return []Opening{{Proto: "tcp", Port: s.HTTPPort, From: from, What: what}}
+	}
+	return []Opening{
+		{Proto: "tcp", Port: s.HTTPPort, What: what + " (redirect, ACME)"},
+		{Proto: "tcp", Port: s.HTTPSPort, From: from, What: what},
+	}
+}
