@@ -141,3 +141,12 @@ func SameNames(a, b []string) bool {
 	slices.Sort(y)
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
+
+// Openings opens port 80 to everyone on a host with a firewall: the
+// certificate authority validates HTTP-01 challenges from anywhere.
+func (s *Certificate) Openings(*Host) []Opening {
+	if s.Challenge != "http-01" {
+		return nil
+	}
+	return []Opening{{Proto: "tcp", Port: 80, What: "certificate " + strings.Join(s.Names, " ") + " (ACME HTTP-01)"}}
+}

@@ -260,6 +260,8 @@ resources:
     server_names: [plain.example.org]
     http_port: 8080
     root: /srv/plain
+  - certificate: mail
+    names: [mail.example.org]
 -- environments/prod.yaml --
 hosts:
   web1:
@@ -284,6 +286,7 @@ hosts:
 		"tcp 80 # site shop.example.org (redirect, ACME)",
 		"tcp 443 from 198.51.100.0/24 # site shop.example.org",
 		"tcp 8080 # site plain.example.org",
+		"tcp 80 # certificate mail.example.org (ACME HTTP-01)",
 	}
 	if d := cmp.Diff(want, allow); d != "" {
 		t.Errorf("firewall of a host with sites (-want +got):\n%s", d)
