@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -93,6 +94,19 @@ func TestSiteWithACME(t *testing.T) {
 	client := l.State.Gateway()
 	if want := "for=" + client + " proto=https real=" + client; body != want {
 		t.Errorf("the upstream saw %q, want %q", body, want)
+	}
+
+	// IPv6, from the app host to the edge (the lab bridge carries IPv6;
+	// the test gives both hosts an address): the same site, and the
+	// upstream sees the client's IPv6 address.
+	v6edge, v6client := fmt.Sprintf("fd47:%x::10", l.State.Index), fmt.Sprintf("fd47:%x::11", l.State.Index)
+	l.MustEnter(t, "host1", "ip", "addr", "add", v6edge+"/64", "dev", "host0", "nodad")
+	l.MustEnter(t, "host2", "ip", "addr", "add", v6client+"/64", "dev", "host0", "nodad")
+	l.MustEnter(t, "host2", "sh", "-c", "cat > /tmp/pebble-root.pem <<'EOF'\n"+pb.IssuingRootPEM()+"EOF")
+	got := l.MustEnter(t, "host2", "curl", "-sS", "--max-time", "10", "--cacert", "/tmp/pebble-root.pem",
+		"--resolve", "shop.tend.test:443:["+v6edge+"]", "https://shop.tend.test/")
+	if want := "for=" + v6client + " proto=https real=" + v6client; strings.TrimSpace(got) != want {
+		t.Errorf("over IPv6 the upstream saw %q, want %q", got, want)
 	}
 
 	// Plain HTTP: a redirect to HTTPS.

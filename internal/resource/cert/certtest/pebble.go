@@ -171,17 +171,26 @@ func (p *Pebble) client() *http.Client {
 // its management port): what a client trusts to verify what it issued.
 func (p *Pebble) IssuingRoot() *x509.CertPool {
 	p.t.Helper()
+	pool := x509.NewCertPool()
+	if data := p.IssuingRootPEM(); !pool.AppendCertsFromPEM([]byte(data)) {
+		p.t.Fatalf("pebble roots: not PEM: %s", data)
+	}
+	return pool
+}
+
+// IssuingRootPEM is IssuingRoot as PEM, for clients on the lab hosts.
+func (p *Pebble) IssuingRootPEM() string {
+	p.t.Helper()
 	resp, err := p.client().Get("https://" + p.mgmt + "/roots/0")
 	if err != nil {
 		p.t.Fatalf("pebble roots: %v", err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	pool := x509.NewCertPool()
-	if resp.StatusCode != 200 || !pool.AppendCertsFromPEM(data) {
+	if resp.StatusCode != 200 {
 		p.t.Fatalf("pebble roots: %s: %s", resp.Status, data)
 	}
-	return pool
+	return string(data)
 }
 
 // Log returns what Pebble and its DNS server printed.
