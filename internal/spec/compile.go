@@ -58,15 +58,43 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 		return nil, hint.Wrap(fmt.Errorf("environment %s: unknown host %q", env, host),
 			"hosts of "+env+": "+strings.Join(names, ", "))
 	}
-	c := &compiler{repo: r, env: e, host: h}
 	out := &Host{
 		Env: env, Name: h.Name, Address: h.Address, Addresses: h.Addresses, SSH: h.SSH,
 		Provider: h.Provider, Location: h.Location, Kind: h.Kind, Arch: h.Arch,
 		Roles: r.expand(h.Roles), Secrets: e.Secrets, RemoveUnmanagedPackages: r.RemoveUnmanagedPackages,
 	}
 	out.Vars = r.mergeVars(e, h, out.Roles)
+	c := r.newCompiler(e, h, out.Roles, secrets)
+	for _, role := range out.Roles {
+		for _, d := range r.Roles[role].Resources {
+			if res := c.resource(d); res != nil {
+				if res.Kind == KindTunnel {
+					c.serverSide(res)
+				}
+				out.Resources = append(out.Resources, res)
+			}
+		}
+		for _, d := range r.Roles[role].Handlers {
+			out.Handlers = c.handler(out.Handlers, d)
+		}
+	}
+	out.Resources = append(out.Resources, c.clientSides(secrets)...)
+	if len(c.errs) == 0 {
+		out.Resources = c.order(out.Resources, out.Handlers)
+	}
+	if err := c.errs.err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// newCompiler returns the compiler of host h of environment e, whose
+// expanded roles are roles: the data its templates see.
+func (r *Repo) newCompiler(e *Environment, h *HostDecl, roles []string, secrets map[string]string) *compiler {
+	c := &compiler{repo: r, env: e, host: h}
+	vars := r.mergeVars(e, h, roles)
 	c.data = map[string]any{}
-	for k, v := range out.Vars {
+	for k, v := range vars {
 		c.data[k] = v.Value
 	}
 	for _, s := range e.Secrets {
@@ -75,7 +103,7 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 		case secrets == nil:
 			v = SecretPlaceholder(s.Secret)
 		case !ok:
-			c.errs.add(s.Pos, "secret %s (variable %s) has no value in the secrets of environment %s", s.Secret, s.Var, env)
+			c.errs.add(s.Pos, "secret %s (variable %s) has no value in the secrets of environment %s", s.Secret, s.Var, e.Name)
 			v = SecretPlaceholder(s.Secret) // reported once, here, not at each use
 		}
 		c.data[s.Var] = v
@@ -83,37 +111,20 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 			c.secretValues = append(c.secretValues, v)
 		}
 	}
-	c.data["env"] = map[string]any{"name": env}
+	c.data["env"] = map[string]any{"name": e.Name}
 	addrs := map[string]any{}
 	for k, v := range h.Addresses {
 		addrs[k] = v
 	}
-	roles := make([]any, len(out.Roles))
-	for i, x := range out.Roles {
-		roles[i] = x
+	rs := make([]any, len(roles))
+	for i, x := range roles {
+		rs[i] = x
 	}
 	c.data["host"] = map[string]any{
 		"name": h.Name, "address": h.Address, "addresses": addrs, "provider": h.Provider,
-		"location": h.Location, "kind": h.Kind, "arch": h.Arch, "roles": roles,
+		"location": h.Location, "kind": h.Kind, "arch": h.Arch, "roles": rs,
 	}
-
-	for _, role := range out.Roles {
-		for _, d := range r.Roles[role].Resources {
-			if res := c.resource(d); res != nil {
-				out.Resources = append(out.Resources, res)
-			}
-		}
-		for _, d := range r.Roles[role].Handlers {
-			out.Handlers = c.handler(out.Handlers, d)
-		}
-	}
-	if len(c.errs) == 0 {
-		out.Resources = c.order(out.Resources, out.Handlers)
-	}
-	if err := c.errs.err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return c
 }
 
 // mergeVars merges variables, lowest precedence first: role defaults in role

@@ -42,6 +42,7 @@ func kinds() map[Kind]func() Spec {
 		KindPostgresBackup:   func() Spec { return new(PostgresBackup) },
 		KindFileBackup:       func() Spec { return new(FileBackup) },
 		KindReplica:          func() Spec { return new(Replica) },
+		KindTunnel:           func() Spec { return new(Tunnel) },
 	}
 }
 
@@ -286,7 +287,9 @@ func commonFields(k Kind) []string {
 func specFields(t reflect.Type) []string {
 	var out []string
 	for i := range t.NumField() {
-		out = append(out, t.Field(i).Tag.Get("yaml"))
+		if tag := t.Field(i).Tag.Get("yaml"); tag != "-" {
+			out = append(out, tag)
+		}
 	}
 	return out
 }
@@ -299,7 +302,7 @@ func (f *source) decodeField(r *Resource, fd field) {
 	t := v.Type()
 	idx := -1
 	for i := range t.NumField() {
-		if t.Field(i).Tag.Get("yaml") == fd.key {
+		if tag := t.Field(i).Tag.Get("yaml"); tag == fd.key && tag != "-" {
 			idx = i
 		}
 	}
