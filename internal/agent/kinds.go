@@ -26,6 +26,7 @@ func registry() map[spec.Kind]kind {
 	m := map[spec.Kind]kind{}
 	for _, part := range []map[spec.Kind]kind{
 		pathKinds(), systemKinds(), accountKinds(), deployKinds(), postgresKinds(),
+		tunnelKinds(),
 	} {
 		maps.Copy(m, part)
 	}

@@ -34,6 +34,7 @@ docs/pitr.md.`,
 		subs: []*command{
 			agentModeCmd(wire.Plan), agentModeCmd(wire.Apply),
 			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(), agentJobCmd(), agentStatusCmd(),
+			agentTunnelCmd(),
 		},
 	}
 }
