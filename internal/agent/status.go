@@ -15,7 +15,7 @@ import (
 
 // Status is this host's answer to `tend status`: the record of every
 // scheduled job, checked against its max_age at now, and the health of
-// every PostgreSQL backup configured here. A backup whose configuration
+// every PostgreSQL backup and tunnel configured here. A backup whose configuration
 // cannot be opened is reported with that problem, not as an error.
 func Status(ctx context.Context, now time.Time) (*wire.HostStatus, error) {
 	hs := &wire.HostStatus{Protocol: wire.Protocol}
@@ -35,6 +35,7 @@ func Status(ctx context.Context, now time.Time) (*wire.HostStatus, error) {
 		}
 		hs.Databases = append(hs.Databases, c.Status(ctx, a))
 	}
+	hs.Tunnels = tunnelStatus(ctx, now)
 	if hs.PendingRestart, err = postgres.PendingRestart(ctx); err != nil {
 		hs.PostgresError = err.Error()
 	}

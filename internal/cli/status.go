@@ -15,12 +15,14 @@ func statusCmd() *command {
 	return &command{
 		name:    "status",
 		args:    "ENV",
-		summary: "every host's backups, replicas and archiving: age, last success; exit 1 when one failed or is late",
+		summary: "every host's backups, replicas, archiving and tunnels; exit 1 when one failed, is late or is down",
 		help: `Asks each host of ENV (over SSH) for the record of its scheduled jobs
 (file_backup, replica) and the health of its PostgreSQL backups
 (postgres_backup; see tend db status for details), prints each with its
-last success and age, and exits 1 with a loud message when any job failed,
-never ran or is later than its max_age, or archiving is failing. Run it
+last success and age, and each side of each tunnel (connected, last error,
+certificate expiry), and exits 1 with a loud message when any job failed,
+never ran or is later than its max_age, archiving is failing, or a tunnel
+is down, cannot connect or has a certificate close to expiry. Run it
 from CI on a schedule so that a silent failure cannot last. At most
 --parallel hosts are asked at once; no secret is decrypted.`,
 		flags: func(fs *flag.FlagSet) { f.bind(fs) },
@@ -95,6 +97,7 @@ from CI on a schedule so that a silent failure cannot last. At most
 					}
 				}
 			}
+			problems = append(problems, printTunnels(s, results, f.asJSON)...)
 			if len(problems) > 0 {
 				return &exitError{code: ExitFailure, err: fmt.Errorf("%d problem(s) in %s:\n%s", len(problems), args[0], strings.Join(problems, "\n"))}
 			}

@@ -284,4 +284,3 @@ func countingService(t *testing.T) (string, func() int) {
 	}()
 	return l.Addr().String(), func() int { return len(hits) }
 }
-

@@ -13,6 +13,25 @@ type HostStatus struct {
 	// says why the server could not be asked.
 	PendingRestart []string `json:"pending_restart,omitempty"`
 	PostgresError  string   `json:"postgres_error,omitempty"`
+	// Tunnels is the health of each side of a tunnel on the host.
+	Tunnels []TunnelStatus `json:"tunnels,omitempty"`
+}
+
+// TunnelStatus is the health of one side of a tunnel on a host.
+type TunnelStatus struct {
+	Link   string `json:"link"`
+	Side   string `json:"side"`   // server or client
+	Listen string `json:"listen"` // where it accepts
+	Dial   string `json:"dial"`   // where it connects
+	// Connected: a client side completed a handshake with its server just
+	// now; a server side is running and listening.
+	Connected     bool      `json:"connected"`
+	Active        int       `json:"active"` // connections open now
+	LastConnected time.Time `json:"last_connected,omitzero"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+	CertNotAfter  time.Time `json:"cert_not_after,omitzero"`
+	Problem       string    `json:"problem,omitempty"` // not running, cannot connect, certificate expiring
 }
 
 // JobStatus is the record of a scheduled job's runs (file_backup,

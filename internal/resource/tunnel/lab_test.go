@@ -2,6 +2,7 @@ package tunnel_test
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -71,6 +72,16 @@ try:
 except Exception as e:
     print("refused: %s" % e)
 `
+
+// status returns the tunnels of what the host's agent answers tend status.
+func status(t *testing.T, l *labtest.Lab, host string) []wire.TunnelStatus {
+	t.Helper()
+	var hs wire.HostStatus
+	if err := json.Unmarshal([]byte(l.Run(t, host, "/usr/local/lib/tend/tend agent status")), &hs); err != nil {
+		t.Fatal(err)
+	}
+	return hs.Tunnels
+}
 
 type tunnelLab struct {
 	t    *testing.T
@@ -166,6 +177,22 @@ func TestTunnelLab(t *testing.T) {
 	t.Run("end to end", func(t *testing.T) {
 		if got := l.Run(t, "host2", "python3 /root/client.py 127.0.0.1 9100; python3 /root/client.py 127.0.0.1 9101"); got != "one\none\n" {
 			t.Fatalf("through the tunnels: %q", got)
+		}
+	})
+	t.Run("status", func(t *testing.T) {
+		st := status(t, l, "host2")
+		if len(st) != 2 || !st[0].Connected || st[0].Problem != "" || st[0].Side != "client" || st[0].CertNotAfter.Before(now) {
+			t.Fatalf("host2's tunnels: %+v", st)
+		}
+		if st := status(t, l, "host1"); len(st) != 2 || !st[0].Connected || st[0].Side != "server" || st[0].LastConnected.IsZero() {
+			t.Fatalf("host1's tunnels: %+v", st)
+		}
+		// The server of link other stops: host2 says it cannot connect.
+		l.Run(t, "host1", "systemctl stop tend-tunnel-other.service")
+		st = status(t, l, "host2")
+		l.Run(t, "host1", "systemctl start tend-tunnel-other.service")
+		if st[0].Link != "echo" || !st[0].Connected || st[1].Link != "other" || st[1].Connected || !strings.Contains(st[1].Problem, "cannot connect") {
+			t.Fatalf("host2's tunnels with link other's server down: %+v", st)
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
