@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -105,6 +106,41 @@ func Identity(env, link, side, host string) string {
 	return u
 }
 
+// DNSName is the DNS name a side's certificate also carries, for peers
+// that check a host name but not a URI (stunnel's checkHost):
+// server.LINK.ENV.tend.invalid, or HOST.client.LINK.ENV.tend.invalid
+// (.invalid is reserved: it never resolves). "" when a part is not a DNS
+// label.
+func DNSName(identity string) string {
+	rest, ok := strings.CutPrefix(identity, "tend://")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(rest, "/") // ENV, link, NAME, side[, HOST]
+	if len(parts) < 4 || parts[1] != "link" {
+		return ""
+	}
+	labels := []string{parts[3], parts[2], parts[0]}
+	if len(parts) == 5 {
+		labels = append([]string{parts[4]}, labels...)
+	}
+	for _, l := range labels {
+		if !labelRE.MatchString(l) {
+			return ""
+		}
+	}
+	return strings.Join(labels, ".") + ".tend.invalid"
+}
+
+var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func dnsName(identity string) []string {
+	if n := DNSName(identity); n != "" {
+		return []string{n}
+	}
+	return nil
+}
+
 // Issued is a side's certificate and key, in PEM.
 type Issued struct {
 	Cert, Key string
@@ -131,6 +167,7 @@ func (ca *CA) Issue(identity string, now time.Time) (*Issued, error) {
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		URIs:        []*url.URL{u},
+		DNSNames:    dnsName(identity),
 	}
 	der, err := x509.CreateCertificate(nil, tmpl, ca.Cert, key.Public(), ca.key)
 	if err != nil {

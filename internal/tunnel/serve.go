@@ -190,7 +190,10 @@ func Serve(ctx context.Context, c *Config, reload <-chan struct{}, ready func(),
 	}
 	defer ln.Close()
 	go func() { <-ctx.Done(); ln.Close() }()
-	go d.recorder(ctx)
+	var rec sync.WaitGroup
+	rec.Add(1)
+	go func() { defer rec.Done(); d.recorder(ctx) }()
+	defer rec.Wait() // no write of the health file after Serve returned
 	d.changed()
 	go func() {
 		for {

@@ -118,21 +118,26 @@ func startLink(t *testing.T, ca *CA, name, service string, now time.Time) *link 
 		Credentials: filepath.Join(dir, "client.pem"), Status: filepath.Join(dir, "client.json")}
 	writeCreds(t, ca, l.server.Credentials, sid, now)
 	writeCreds(t, ca, l.client.Credentials, cid, now)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	for _, x := range []struct {
-		c  *Config
-		re chan struct{}
-	}{{l.server, l.reloadS}, {l.client, l.reloadC}} {
-		ready := make(chan struct{})
-		go func() {
-			if err := Serve(ctx, x.c, x.re, func() { close(ready) }, t.Logf); err != nil {
-				t.Error(err)
-			}
-		}()
-		<-ready
-	}
+	serve(t, l.server, l.reloadS)
+	serve(t, l.client, l.reloadC)
 	return l
+}
+
+// serve runs a daemon until the test ends (then stops it and waits for
+// it), and returns once it listens.
+func serve(t *testing.T, c *Config, reload chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := Serve(ctx, c, reload, func() { close(ready) }, t.Logf); err != nil {
+			t.Error(err)
+			close(ready)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	<-ready
 }
 
 func roundTrip(t *testing.T, rw *bufio.ReadWriter, msg string) error {
