@@ -58,6 +58,9 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 		if err != nil {
 			return nil, inventory.Invalid(err)
 		}
+		if o.Lab != "" {
+			labTunnels(c, hosts)
+		}
 		if hasTunnels(c) {
 			if ca == nil {
 				if ca, err = TunnelCA(repo.Dir, e, secrets, o.Getenv); err != nil {

@@ -3,10 +3,13 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"tend/internal/hint"
+	"tend/internal/inventory"
 	"tend/internal/secret"
 	"tend/internal/spec"
 	"tend/internal/tunnel"
@@ -20,6 +23,30 @@ func hasTunnels(h *spec.Host) bool {
 		}
 	}
 	return false
+}
+
+// labTunnels points the tunnel sides of compiled host h at the lab
+// hosts standing in for the real ones (a rehearsal with --lab): a server
+// listens on its lab address, a client connects to its server's. A server
+// outside the selection keeps its declared address.
+func labTunnels(h *spec.Host, hosts []inventory.Host) {
+	addr := map[string]string{}
+	for _, x := range hosts {
+		addr[x.Name] = x.SSH.Host
+	}
+	for _, r := range h.Resources {
+		s, ok := r.Spec.(*spec.Tunnel)
+		if !ok || addr[s.Server] == "" {
+			continue
+		}
+		port := strconv.Itoa(s.Port)
+		switch s.Side {
+		case spec.TunnelServer:
+			s.Bind = net.JoinHostPort(addr[s.Server], port)
+		case spec.TunnelClient:
+			s.Connect = net.JoinHostPort(addr[s.Server], port)
+		}
+	}
 }
 
 // TunnelCA returns environment e's tunnel CA, from the secret
