@@ -15,7 +15,7 @@ import (
 func tunnelCmd() *command {
 	return &command{
 		name:    "tunnel",
-		summary: "mutual-TLS tunnels: the environment's certificate authority",
+		summary: "mutual-TLS tunnels: the environment's certificate authority, certificates for stunnel peers",
 		help: `Tunnels are declared in the spec (kind tunnel, docs/tunnels.md); tend apply
 runs them. Their certificates come from the environment's certificate
 authority, whose key is the secret ` + tunnel.SecretName + `: made once by
@@ -25,7 +25,7 @@ controller.`,
 			name:    "ca",
 			summary: "the tunnels' certificate authority",
 			subs:    []*command{tunnelCAInitCmd()},
-		}},
+		}, tunnelIssueCmd()},
 	}
 }
 
