@@ -92,4 +92,3 @@ is printed (docs/tunnels.md).`,
 		},
 	}
 }
-

@@ -64,4 +64,3 @@ func TestIssueTunnels(t *testing.T) {
 		}
 	}
 }
-
