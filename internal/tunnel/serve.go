@@ -41,7 +41,22 @@ type Config struct {
 	// side's certificate, then its key (mode 0600).
 	Credentials string `json:"credentials"`
 	Status      string `json:"status"` // where the daemon records its health (Health, JSON)
+
+	path string // the file it was read from, read again on reload
 }
+
+// sameEndpoints reports whether two configurations of a link differ at
+// most in the peers they accept, which a reload takes in.
+func (c *Config) sameEndpoints(o *Config) bool {
+	return c.Name == o.Name && c.Side == o.Side && c.Listen == o.Listen && c.Dial == o.Dial &&
+		c.Identity == o.Identity && c.Credentials == o.Credentials && c.Status == o.Status
+}
+
+// ReloadOnly reports whether changing a link's configuration from old to
+// new needs only a reload of its daemon (the accepted peers changed: a
+// client host added or removed), not a restart that would close the
+// link's open connections.
+func ReloadOnly(old, new *Config) bool { return old.sameEndpoints(new) }
 
 // LoadConfig reads a daemon's configuration.
 func LoadConfig(path string) (*Config, error) {
@@ -56,6 +71,7 @@ func LoadConfig(path string) (*Config, error) {
 	if c.Side != Server && c.Side != Client {
 		return nil, fmt.Errorf("tunnel config %s: side %q is not server or client", path, c.Side)
 	}
+	c.path = path
 	return c, nil
 }
 
@@ -72,14 +88,17 @@ type Health struct {
 	LastErrorTime time.Time `json:"last_error_time,omitzero"`
 	CertNotAfter  time.Time `json:"cert_not_after"`
 	CertSerial    string    `json:"cert_serial"`
+	Accept        []string  `json:"accept"` // the peers it accepts now
 }
 
-// creds is a loaded credentials file.
+// creds is what a handshake trusts: a loaded credentials file and the
+// peers accepted.
 type creds struct {
 	cert     tls.Certificate
 	roots    *x509.CertPool
 	notAfter time.Time
 	serial   string
+	accept   []string
 }
 
 func loadCreds(path string) (*creds, error) {
@@ -117,7 +136,7 @@ const (
 // mutual authentication against the CA, and a peer accepted only when its
 // certificate names one of accept. Certificates are read from cur at each
 // handshake, so a reload takes effect for new connections only.
-func tlsConfig(side string, accept []string, cur func() *creds, protos ...string) *tls.Config {
+func tlsConfig(side string, cur func() *creds, protos ...string) *tls.Config {
 	usage := x509.ExtKeyUsageClientAuth
 	if side == Client {
 		usage = x509.ExtKeyUsageServerAuth
@@ -126,7 +145,7 @@ func tlsConfig(side string, accept []string, cur func() *creds, protos ...string
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("the peer sent no certificate")
 		}
-		leaf := cs.PeerCertificates[0]
+		leaf, accept := cs.PeerCertificates[0], cur().accept
 		inter := x509.NewCertPool()
 		for _, c := range cs.PeerCertificates[1:] {
 			inter.AddCert(c)
@@ -182,8 +201,9 @@ func Serve(ctx context.Context, c *Config, reload <-chan struct{}, ready func(),
 	if err != nil {
 		return err
 	}
+	cr.accept = c.Accept
 	d.creds.Store(cr)
-	d.health = Health{Link: c.Name, Side: c.Side, Identity: c.Identity, Started: time.Now().UTC(), CertNotAfter: cr.notAfter, CertSerial: cr.serial}
+	d.health = Health{Link: c.Name, Side: c.Side, Identity: c.Identity, Started: time.Now().UTC(), CertNotAfter: cr.notAfter, CertSerial: cr.serial, Accept: cr.accept}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("tunnel %s: %w", c.Name, err)
@@ -206,9 +226,20 @@ func Serve(ctx context.Context, c *Config, reload <-chan struct{}, ready func(),
 					d.fail("reload: %v", err)
 					continue
 				}
+				cr.accept = d.creds.Load().accept
+				if c.path != "" {
+					switch nc, err := LoadConfig(c.path); {
+					case err != nil:
+						d.fail("reload: %v", err)
+					case !c.sameEndpoints(nc):
+						d.fail("reload: the link's addresses changed in %s: a restart takes them in", c.path)
+					default:
+						cr.accept = nc.Accept
+					}
+				}
 				d.creds.Store(cr)
 				d.mu.Lock()
-				d.health.CertNotAfter, d.health.CertSerial = cr.notAfter, cr.serial
+				d.health.CertNotAfter, d.health.CertSerial, d.health.Accept = cr.notAfter, cr.serial, cr.accept
 				d.mu.Unlock()
 				d.changed()
 				logf("tunnel %s: credentials reloaded, certificate %s valid until %s", c.Name, cr.serial, cr.notAfter.Format(time.RFC3339))
@@ -221,9 +252,9 @@ func Serve(ctx context.Context, c *Config, reload <-chan struct{}, ready func(),
 	logf("tunnel %s (%s): listening on %s, to %s", c.Name, c.Side, c.Listen, c.Dial)
 	var tc *tls.Config
 	if c.Side == Server {
-		tc = tlsConfig(Server, c.Accept, d.creds.Load, protoTunnel, protoProbe)
+		tc = tlsConfig(Server, d.creds.Load, protoTunnel, protoProbe)
 	} else {
-		tc = tlsConfig(Client, c.Accept, d.creds.Load, protoTunnel)
+		tc = tlsConfig(Client, d.creds.Load, protoTunnel)
 	}
 	for {
 		conn, err := ln.Accept()
@@ -254,6 +285,7 @@ func (d *daemon) handle(ctx context.Context, in net.Conn, tc *tls.Config) {
 			return
 		}
 		if t.ConnectionState().NegotiatedProtocol == protoProbe {
+			t.Close() // close_notify: the probe reads its end of file
 			return
 		}
 		out, err := dialer.DialContext(ctx, "tcp", d.c.Dial)
@@ -360,14 +392,16 @@ func (d *daemon) recorder(ctx context.Context) {
 }
 
 // Probe completes a handshake with the server of a client side's link,
-// with the side's credentials, and closes: whether the link can connect
-// now. The server does not dial the service for a probe.
+// with the side's credentials, and waits for the server's verdict on them:
+// whether the link can connect now. The server does not dial the service
+// for a probe.
 func Probe(ctx context.Context, c *Config) error {
 	cr, err := loadCreds(c.Credentials)
 	if err != nil {
 		return err
 	}
-	tc := tlsConfig(Client, c.Accept, func() *creds { return cr }, protoProbe)
+	cr.accept = c.Accept
+	tc := tlsConfig(Client, func() *creds { return cr }, protoProbe)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	d := &tls.Dialer{Config: tc, NetDialer: &net.Dialer{}}
@@ -375,7 +409,21 @@ func Probe(ctx context.Context, c *Config) error {
 	if err != nil {
 		return err
 	}
-	return conn.Close()
+	defer conn.Close()
+	// In TLS 1.3 the server judges the client's certificate after the
+	// client's handshake is done: its verdict is the first read, an end of
+	// file (accepted: tend's server closes a probe), an alert (refused),
+	// or nothing (accepted by a server that waits for data: stunnel).
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	switch {
+	case err == io.EOF, errors.As(err, &ne) && ne.Timeout():
+		return nil
+	case err == nil:
+		return errors.New("the server sent data to a probe")
+	}
+	return err
 }
 
 // ReadHealth reads what a daemon recorded.

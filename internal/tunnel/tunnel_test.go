@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"bufio"
+	"encoding/json"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -200,7 +201,8 @@ func TestTunnelCarriesAndRenews(t *testing.T) {
 	// The server now presents the renewed certificate.
 	cr, _ := loadCreds(l.client.Credentials)
 	var seen *x509.Certificate
-	tc := tlsConfig(Client, l.client.Accept, func() *creds { return cr }, protoProbe)
+	cr.accept = l.client.Accept
+	tc := tlsConfig(Client, func() *creds { return cr }, protoProbe)
 	tc.VerifyConnection = func(cs tls.ConnectionState) error { seen = cs.PeerCertificates[0]; return nil }
 	c, err := tls.Dial("tcp", l.server.Listen, tc)
 	if err != nil {
@@ -288,4 +290,45 @@ func countingService(t *testing.T) (string, func() int) {
 		}
 	}()
 	return l.Addr().String(), func() int { return len(hits) }
+}
+
+// TestReloadPeers: a reload takes in the peers of the configuration file:
+// a client host removed from the link is refused at once, before its
+// certificate expires, without a restart.
+func TestReloadPeers(t *testing.T) {
+	ca := newCA(t)
+	l := startLink(t, ca, "mongo", echo(t), time.Now())
+	c := *l.server
+	c.Listen, c.Status = freePort(t), filepath.Join(l.dir, "second.json")
+	path := filepath.Join(l.dir, "server.json.conf")
+	write := func(accept ...string) {
+		c.Accept = accept
+		b, _ := json.Marshal(c)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(l.client.Identity)
+	loaded, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload := make(chan struct{})
+	serve(t, loaded, reload)
+	client := *l.client
+	client.Dial = c.Listen
+	if err := Probe(context.Background(), &client); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	write(Identity("production", "mongo", Client, "web2"))
+	reload <- struct{}{} // received: the reload is under way
+	var got error
+	for i := 0; i < 100 && got == nil; i++ {
+		if got = Probe(context.Background(), &client); got == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if got == nil || !strings.Contains(got.Error(), "bad certificate") {
+		t.Fatalf("a client host removed from the link, after reload: %v", got)
+	}
 }

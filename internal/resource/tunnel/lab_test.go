@@ -119,7 +119,8 @@ func (tl *tunnelLab) apply(host string, now time.Time) plan.Result {
 	}
 	res := resourcetest.Run(t, tl.l, host, wire.Apply, d)
 	if res.Err != nil {
-		t.Fatalf("apply %s: %v\n%s", host, res.Err, resourcetest.Describe(res))
+		journal, _ := tl.l.Enter(t, host, "sh", "-c", "journalctl -u 'tend-tunnel-*' -n 30 --no-pager; cat /var/lib/tend/tunnel/*.json /etc/tend/tunnel/*.json")
+		t.Fatalf("apply %s: %v\n%s\n%s", host, res.Err, resourcetest.Describe(res), journal)
 	}
 	again := resourcetest.Run(t, tl.l, host, wire.Plan, d)
 	if again.Err != nil || again.Changed+again.Removed != 0 {
@@ -139,8 +140,9 @@ const link = `  - tunnel: %s
 // its loopback) to host2, on real lab hosts under systemd: traffic flows
 // end to end; a client without a certificate (host3), or with the other
 // link's certificate, is refused; changing one link does not interrupt
-// the other's open connection; a certificate renewal keeps an open
-// connection; a link leaving the spec leaves both hosts.
+// the other's open connection; a certificate renewal, or a client host
+// added to a link, keeps the link's open connections; a link leaving the
+// spec leaves both hosts.
 func TestTunnelLab(t *testing.T) {
 	l := labtest.New(t, 3)
 	seed := make([]byte, 32)
@@ -259,8 +261,28 @@ func TestTunnelLab(t *testing.T) {
 		}
 	})
 
+	t.Run("a client added keeps the link's connections", func(t *testing.T) {
+		l.Run(t, "host2", "systemd-run --unit=hold-add sh -c 'python3 /root/client.py 127.0.0.1 9102 /root/go-add > /root/held-add 2>&1'; "+
+			"for i in $(seq 200); do grep -q one /root/held-add && exit 0; sleep 0.05; done; cat /root/held-add; exit 1")
+		pid := l.Run(t, "host1", "systemctl show -P MainPID tend-tunnel-echo.service")
+		tl.role(strings.Replace(fmt.Sprintf(link, "echo", 7002, 9102), "[app]", "[app, host3]", 1) + fmt.Sprintf(link, "other", 7001, 9101))
+		for _, h := range []string{"host1", "host3"} {
+			tl.apply(h, now)
+		}
+		if got := l.Run(t, "host3", "python3 /root/client.py 127.0.0.1 9102"); got != "one\n" {
+			t.Fatalf("the added client host: %q", got)
+		}
+		if got := l.Run(t, "host1", "systemctl show -P MainPID tend-tunnel-echo.service"); got != pid {
+			t.Errorf("adding a client restarted the server: pid %s, then %s", pid, got)
+		}
+		if got := l.Run(t, "host2", "touch /root/go-add; for i in $(seq 200); do grep -q two /root/held-add && break; sleep 0.05; done; cat /root/held-add"); got != "one\ntwo\n" {
+			t.Fatalf("host2's connection, open while host3 was added: %q", got)
+		}
+	})
+
 	t.Run("removal by omission", func(t *testing.T) {
 		tl.role(fmt.Sprintf(link, "echo", 7002, 9102))
+		tl.apply("host3", now) // its client side of echo goes too
 		for _, h := range []string{"host1", "host2"} {
 			res := tl.apply(h, now)
 			if res.Removed != 1 {

@@ -5,7 +5,8 @@
 // path, the daemon's configuration (/etc/tend/tunnel/NAME.json), its
 // credentials (CA, certificate and key, NAME.pem, mode 0600) and the unit.
 // A new certificate is loaded by a reload (SIGHUP), which keeps open
-// connections; a new configuration or unit restarts that link's daemon.
+// connections, and so are other peers (a client host added or removed);
+// a new address or unit restarts that link's daemon.
 // Apply confirms the running daemon serves the certificate on disk.
 // Removal stops the unit and deletes its files.
 package tunnel
@@ -21,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"tend/internal/resource"
@@ -166,14 +168,21 @@ func state(ctx context.Context, unit string) (enabled, active bool) {
 	return ask("is-enabled") == "enabled", ask("is-active") == "active"
 }
 
-// running returns the serial of the certificate the daemon serves, as it
-// recorded it, or "".
-func (t *Tunnel) running() string {
+// running returns the serial of the certificate the daemon serves and
+// the peers it accepts, as it recorded them; "" when it recorded nothing.
+func (t *Tunnel) running() (serial, accept string) {
 	h, err := tunnel.ReadHealth(t.conf.Status)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	return h.CertSerial
+	return h.CertSerial, strings.Join(h.Accept, " ")
+}
+
+// live reports whether the daemon serves the desired certificate and
+// accepts the desired peers.
+func (t *Tunnel) live() bool {
+	serial, accept := t.running()
+	return serial == t.serial && accept == strings.Join(t.conf.Accept, " ")
 }
 
 // Check implements resource.Resource.
@@ -193,7 +202,9 @@ func (t *Tunnel) Check(ctx context.Context) (*resource.Change, error) {
 	c.Add("enabled", fmt.Sprint(enabled), "true")
 	c.Add("active", fmt.Sprint(active), "true")
 	if active {
-		c.Add("serving certificate", t.running(), t.serial)
+		serial, accept := t.running()
+		c.Add("serving certificate", serial, t.serial)
+		c.Add("accepting", accept, strings.Join(t.conf.Accept, " "))
 	}
 	if len(c.Fields) == 0 {
 		return nil, nil
@@ -203,6 +214,8 @@ func (t *Tunnel) Check(ctx context.Context) (*resource.Change, error) {
 
 // Apply implements resource.Resource.
 func (t *Tunnel) Apply(ctx context.Context, _ *resource.Change) error {
+	confPath, _, _ := Paths(t.name)
+	old, _ := tunnel.LoadConfig(confPath) // nil when there is none yet
 	changed := map[string]bool{}
 	for _, p := range t.parts() {
 		c, err := p.r.Check(ctx)
@@ -230,12 +243,14 @@ func (t *Tunnel) Apply(ctx context.Context, _ *resource.Change) error {
 		}
 	}
 	switch {
-	case !active || changed["unit"] || changed["config"]:
+	case !active || changed["unit"] || changed["config"] && (old == nil || !tunnel.ReloadOnly(old, t.conf)):
 		// Type=notify: restart returns once the daemon listens.
 		if _, err := resource.Command(ctx, "systemctl", "restart", unit); err != nil {
 			return fmt.Errorf("%w (journalctl -u %s says why)", err, unit)
 		}
-	case changed["credentials"] || t.running() != t.serial:
+	case changed["credentials"] || changed["config"] || !t.live():
+		// A new certificate, or other peers (a client host added or
+		// removed): a reload keeps the link's open connections.
 		if _, err := resource.Command(ctx, "systemctl", "reload", unit); err != nil {
 			return err
 		}
@@ -248,7 +263,7 @@ func (t *Tunnel) Apply(ctx context.Context, _ *resource.Change) error {
 func (t *Tunnel) confirm(ctx context.Context) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if t.running() == t.serial {
+		if t.live() {
 			return nil
 		}
 		if time.Now().After(deadline) {
