@@ -91,8 +91,14 @@ func unitText(name, side, conf string) string {
 		"ExecReload=/bin/kill -HUP $MAINPID\n" +
 		"Restart=always\n" +
 		"RestartSec=2\n" +
+		// It reads its files and writes its health record, nothing else.
 		"NoNewPrivileges=yes\n" +
 		"PrivateTmp=yes\n" +
+		"ProtectSystem=strict\n" +
+		"ProtectHome=yes\n" +
+		"ReadWritePaths=" + HealthDir + "\n" +
+		"CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n" +
+		"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX\n" +
 		"\n[Install]\n" +
 		"WantedBy=multi-user.target\n"
 }
