@@ -1,6 +1,7 @@
 package tunnel
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -172,6 +173,10 @@ func tlsConfig(side string, cur func() *creds, protos ...string) *tls.Config {
 	}
 	if side == Server {
 		c.ClientAuth = tls.RequireAnyClientCert // verified by VerifyConnection
+		// No resumption: every connection shows its certificate; and no
+		// ticket records after the handshake, so that the records a
+		// reader finds buffered are data (see copyOnce).
+		c.SessionTicketsDisabled = true
 		c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return &cur().cert, nil }
 	} else {
 		c.InsecureSkipVerify = true // verified by VerifyConnection, against the CA and the server's identity
@@ -275,11 +280,13 @@ func Serve(ctx context.Context, c *Config, reload <-chan struct{}, ready func(),
 func (d *daemon) handle(ctx context.Context, in net.Conn, tc *tls.Config) {
 	defer in.Close()
 	var local, remote net.Conn
+	var raw *rawConn
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if d.c.Side == Server {
-		t := tls.Server(in, tc)
+		raw = newRawConn(in)
+		t := tls.Server(raw, tc)
 		if err := t.HandshakeContext(hctx); err != nil {
 			d.fail("refused %s: %v", in.RemoteAddr(), err)
 			return
@@ -300,7 +307,8 @@ func (d *daemon) handle(ctx context.Context, in net.Conn, tc *tls.Config) {
 			d.fail("server %s: %v", d.c.Dial, err)
 			return
 		}
-		t := tls.Client(out, tc)
+		raw = newRawConn(out)
+		t := tls.Client(raw, tc)
 		if err := t.HandshakeContext(hctx); err != nil {
 			out.Close()
 			d.fail("server %s: %v", d.c.Dial, err)
@@ -316,38 +324,133 @@ func (d *daemon) handle(ctx context.Context, in net.Conn, tc *tls.Config) {
 	d.health.LastConnected = time.Now().UTC()
 	d.mu.Unlock()
 	d.changed()
-	pipe(local, remote)
+	pipe(local, remote, raw)
 	d.mu.Lock()
 	d.health.Active--
 	d.mu.Unlock()
 	d.changed()
 }
 
+// rawConn is the TCP connection under a TLS one. Reads are buffered: TLS
+// reads a record in pieces, and a syscall per piece was most of the cost
+// of a stream. Between begin and flush, writes are gathered: the records
+// of one TLS Write leave in one syscall. A read returns what is there, and
+// flush ends every batch, so neither waits for more data.
+type rawConn struct {
+	net.Conn
+	r        *bufio.Reader
+	mu       sync.Mutex
+	batching bool
+	pending  []byte
+}
+
+func newRawConn(c net.Conn) *rawConn { return &rawConn{Conn: c, r: bufio.NewReaderSize(c, 128<<10)} }
+
+func (c *rawConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *rawConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.batching {
+		c.pending = append(c.pending, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// maxRecord is the most plaintext a TLS record holds.
+const maxRecord = 16 << 10
+
+// recordReady reports whether a whole TLS record is buffered, so that
+// reading it does not wait for the network.
+func (c *rawConn) recordReady() bool {
+	if c.r.Buffered() < 5 {
+		return false // Peek would wait
+	}
+	hdr, err := c.r.Peek(5)
+	if err != nil {
+		return false
+	}
+	return c.r.Buffered() >= 5+(int(hdr[3])<<8|int(hdr[4]))
+}
+
+func (c *rawConn) begin() {
+	c.mu.Lock()
+	c.batching = true
+	c.mu.Unlock()
+}
+
+func (c *rawConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching = false
+	if len(c.pending) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.pending)
+	c.pending = c.pending[:0]
+	return err
+}
+
 type closeWriter interface{ CloseWrite() error }
 
-var buffers = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+var buffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// pipe copies both ways until both directions ended, passing on each
-// half-close, so that a protocol reading to end of file works.
-func pipe(a, b net.Conn) {
+// pipe copies both ways between local (clear TCP) and remote (TLS over
+// raw) until both directions ended, passing on each half-close, so that a
+// protocol reading to end of file works.
+func pipe(local, remote net.Conn, raw *rawConn) {
 	var wg sync.WaitGroup
-	cp := func(dst, src net.Conn) {
+	cp := func(dst, src net.Conn, raw, srcRaw *rawConn) {
 		defer wg.Done()
 		buf := buffers.Get().(*[]byte)
 		defer buffers.Put(buf)
-		_, err := io.CopyBuffer(dst, src, *buf)
+		err := copyOnce(dst, src, *buf, raw, srcRaw)
 		if cw, ok := dst.(closeWriter); ok && err == nil {
 			cw.CloseWrite()
 		} else {
 			// An error one way ends the other way too.
-			a.Close()
-			b.Close()
+			local.Close()
+			remote.Close()
 		}
 	}
 	wg.Add(2)
-	go cp(a, b)
-	go cp(b, a)
+	go cp(remote, local, raw, nil)
+	go cp(local, remote, nil, raw)
 	wg.Wait()
+}
+
+// copyOnce copies src to dst until src ends; with raw, each write to dst
+// (TLS over raw) leaves in one batch.
+func copyOnce(dst, src net.Conn, buf []byte, raw, srcRaw *rawConn) error {
+	for {
+		n, err := src.Read(buf)
+		for err == nil && srcRaw != nil && n+maxRecord <= len(buf) && srcRaw.recordReady() {
+			var m int
+			m, err = src.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			if raw != nil {
+				raw.begin()
+			}
+			_, werr := dst.Write(buf[:n])
+			if raw != nil {
+				if ferr := raw.flush(); werr == nil {
+					werr = ferr
+				}
+			}
+			if werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func (d *daemon) fail(format string, a ...any) {

@@ -2,11 +2,12 @@ package tunnel
 
 import (
 	"bufio"
-	"encoding/json"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -330,5 +331,37 @@ func TestReloadPeers(t *testing.T) {
 	}
 	if got == nil || !strings.Contains(got.Error(), "bad certificate") {
 		t.Fatalf("a client host removed from the link, after reload: %v", got)
+	}
+}
+
+// TestTunnelStream: 16 MiB of random bytes, written in uneven pieces, come
+// back through the link to an echo byte for byte, and the half-close
+// reaches the service (the echo ends, so does the read).
+func TestTunnelStream(t *testing.T) {
+	l := startLink(t, newCA(t), "stream", echo(t), time.Now())
+	c, err := net.Dial("tcp", l.client.Listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	go func() {
+		for rest, i := data, 1; len(rest) > 0; i++ {
+			n := min(len(rest), i*7919%300000+1)
+			if _, err := c.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes back, want the %d sent, the same", len(got), len(data))
 	}
 }
