@@ -29,6 +29,7 @@ func registry() map[spec.Kind]kind {
 		firewallKinds(),
 		webKinds(),
 		certKinds(),
+		tunnelKinds(),
 	} {
 		maps.Copy(m, part)
 	}

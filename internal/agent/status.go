@@ -16,8 +16,9 @@ import (
 
 // Status is this host's answer to `tend status`: the record of every
 // scheduled job, checked against its max_age at now, the health of every
-// PostgreSQL backup configured here, and every certificate installed by a
-// certificate resource. A backup whose configuration cannot be opened is reported with that problem, not as an error.
+// PostgreSQL backup and tunnel configured here, and every certificate
+// installed by a certificate resource. A backup whose configuration cannot
+// be opened is reported with that problem, not as an error.
 func Status(ctx context.Context, now time.Time) (*wire.HostStatus, error) {
 	hs := &wire.HostStatus{Protocol: wire.Protocol}
 	var err error
@@ -37,6 +38,7 @@ func Status(ctx context.Context, now time.Time) (*wire.HostStatus, error) {
 		hs.Databases = append(hs.Databases, c.Status(ctx, a))
 	}
 	hs.Certificates = cert.All(now)
+	hs.Tunnels = tunnelStatus(ctx, now)
 	if hs.PendingRestart, err = postgres.PendingRestart(ctx); err != nil {
 		hs.PostgresError = err.Error()
 	}

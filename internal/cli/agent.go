@@ -34,7 +34,7 @@ docs/pitr.md.`,
 		subs: []*command{
 			agentModeCmd(wire.Plan), agentModeCmd(wire.Apply),
 			walPushCmd(), walFetchCmd(), pgBackupCmd(), agentDBCmd(), agentJobCmd(), agentStatusCmd(), agentCertRenewCmd(),
-			agentFirewallConfirmCmd(),
+			agentFirewallConfirmCmd(), agentTunnelCmd(),
 		},
 	}
 }

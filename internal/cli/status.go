@@ -15,15 +15,18 @@ func statusCmd() *command {
 	return &command{
 		name:    "status",
 		args:    "ENV",
-		summary: "every host's backups, replicas, archiving and certificates; exit 1 when one failed, is late or expires soon",
+		summary: "every host's backups, replicas, archiving, certificates and tunnels; exit 1 when one failed, is late, expires soon or is down",
 		help: `Asks each host of ENV (over SSH) for the record of its scheduled jobs
 (file_backup, replica) and the health of its PostgreSQL backups
 (postgres_backup; see tend db status for details), prints each with its
-last success and age, and exits 1 with a loud message when any job failed,
-never ran or is later than its max_age, or archiving is failing. It lists
-every certificate with its names, issuer and expiry, and fails when one
-expires within 14 days, is still a placeholder, or its renewal job
-failed (kind certificate). Run it
+last success and age, and each side of each tunnel (connected, last error,
+certificate expiry), and exits 1 with a loud message when any job failed,
+never ran or is later than its max_age, archiving is failing, a store does
+not protect old backups from the host's key, or a tunnel is down, cannot
+connect or has a certificate close to expiry. It lists every certificate
+with its names, issuer and expiry, and fails when one expires within 14
+days, is still a placeholder, or its renewal job failed (kind
+certificate). Run it
 from CI on a schedule so that a silent failure cannot last. At most
 --parallel hosts are asked at once; no secret is decrypted.`,
 		flags: func(fs *flag.FlagSet) { f.bind(fs) },
@@ -108,6 +111,7 @@ from CI on a schedule so that a silent failure cannot last. At most
 					}
 				}
 			}
+			problems = append(problems, printTunnels(s, results, f.asJSON)...)
 			if len(problems) > 0 {
 				return &exitError{code: ExitFailure, err: fmt.Errorf("%d problem(s) in %s:\n%s", len(problems), args[0], strings.Join(problems, "\n"))}
 			}

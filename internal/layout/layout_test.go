@@ -88,6 +88,9 @@ var below = []struct {
 	{"pitr", join(controller, host, lab, []string{"snapshot", "replica", "transport", "spec", "job", "inventory"})},
 	{"snapshot", join(controller, host, lab, []string{"pitr", "replica", "transport", "spec", "job", "inventory"})},
 	{"replica", join(controller, host, lab, []string{"pitr", "snapshot", "transport", "spec", "job", "inventory"})},
+	// The tunnels: certificates (used by plan) and the daemon (run by
+	// the agent); neither stack.
+	{"tunnel", join(controller, host, backups, lab, []string{"spec", "store", "transport", "inventory", "job", "secret"})},
 	{"job", join(controller, host, backups, lab, []string{"store", "transport", "inventory"})},
 	{"store", join(controller, host, backups, lab, []string{"wire", "transport", "spec", "secret", "job"})},
 

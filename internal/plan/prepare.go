@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"tend/internal/hint"
 	"tend/internal/inventory"
 	"tend/internal/secret"
 	"tend/internal/spec"
+	"tend/internal/tunnel"
 )
 
 // PrepareOptions say what Prepare loads and which hosts it reaches.
@@ -57,10 +59,24 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 		return nil, err
 	}
 	var targets []Target
+	var ca *tunnel.CA
 	for _, h := range hosts {
 		c, err := repo.Compile(o.Env, h.Name, secrets)
 		if err != nil {
 			return nil, inventory.Invalid(err)
+		}
+		if o.Lab != "" {
+			labTunnels(c, hosts)
+		}
+		if hasTunnels(c) {
+			if ca == nil {
+				if ca, err = TunnelCA(repo.Dir, e, secrets, o.Getenv); err != nil {
+					return nil, err
+				}
+			}
+			if err := IssueTunnels(c, ca, time.Now()); err != nil {
+				return nil, err
+			}
 		}
 		d, err := Desired(c)
 		if err != nil {

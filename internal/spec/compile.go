@@ -59,48 +59,19 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 		return nil, hint.Wrap(fmt.Errorf("environment %s: unknown host %q", env, host),
 			"hosts of "+env+": "+strings.Join(names, ", "))
 	}
-	c := &compiler{repo: r, env: e, host: h}
 	out := &Host{
 		Env: env, Name: h.Name, Address: h.Address, Addresses: h.Addresses, SSH: h.SSH,
 		Provider: h.Provider, Location: h.Location, Kind: h.Kind, Arch: h.Arch,
 		Roles: r.expand(h.Roles), Secrets: e.Secrets, RemoveUnmanagedPackages: r.RemoveUnmanagedPackages,
 	}
 	out.Vars = r.mergeVars(e, h, out.Roles)
-	c.data = map[string]any{}
-	for k, v := range out.Vars {
-		c.data[k] = v.Value
-	}
-	for _, s := range e.Secrets {
-		v, ok := secrets[s.Secret]
-		switch {
-		case secrets == nil:
-			v = SecretPlaceholder(s.Secret)
-		case !ok:
-			c.errs.add(s.Pos, "secret %s (variable %s) has no value in the secrets of environment %s", s.Secret, s.Var, env)
-			v = SecretPlaceholder(s.Secret) // reported once, here, not at each use
-		}
-		c.data[s.Var] = v
-		if v != "" {
-			c.secretValues = append(c.secretValues, v)
-		}
-	}
-	c.data["env"] = map[string]any{"name": env}
-	addrs := map[string]any{}
-	for k, v := range h.Addresses {
-		addrs[k] = v
-	}
-	roles := make([]any, len(out.Roles))
-	for i, x := range out.Roles {
-		roles[i] = x
-	}
-	c.data["host"] = map[string]any{
-		"name": h.Name, "address": h.Address, "addresses": addrs, "provider": h.Provider,
-		"location": h.Location, "kind": h.Kind, "arch": h.Arch, "roles": roles,
-	}
-
+	c := r.newCompiler(e, h, out.Roles, secrets)
 	for _, role := range out.Roles {
 		for _, d := range r.Roles[role].Resources {
 			if res := c.resource(d); res != nil {
+				if res.Kind == KindTunnel {
+					c.serverSide(res)
+				}
 				out.Resources = append(out.Resources, res)
 			}
 		}
@@ -108,6 +79,7 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 			out.Handlers = c.handler(out.Handlers, d)
 		}
 	}
+	out.Resources = append(out.Resources, c.clientSides(secrets)...)
 	out.Resources = c.firewall(out)
 	if len(c.errs) == 0 {
 		c.crossCheck(out.Resources)
@@ -119,6 +91,45 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 		return nil, err
 	}
 	return out, nil
+}
+
+// newCompiler returns the compiler of host h of environment e, whose
+// expanded roles are roles: the data its templates see.
+func (r *Repo) newCompiler(e *Environment, h *HostDecl, roles []string, secrets map[string]string) *compiler {
+	c := &compiler{repo: r, env: e, host: h}
+	vars := r.mergeVars(e, h, roles)
+	c.data = map[string]any{}
+	for k, v := range vars {
+		c.data[k] = v.Value
+	}
+	for _, s := range e.Secrets {
+		v, ok := secrets[s.Secret]
+		switch {
+		case secrets == nil:
+			v = SecretPlaceholder(s.Secret)
+		case !ok:
+			c.errs.add(s.Pos, "secret %s (variable %s) has no value in the secrets of environment %s", s.Secret, s.Var, e.Name)
+			v = SecretPlaceholder(s.Secret) // reported once, here, not at each use
+		}
+		c.data[s.Var] = v
+		if v != "" {
+			c.secretValues = append(c.secretValues, v)
+		}
+	}
+	c.data["env"] = map[string]any{"name": e.Name}
+	addrs := map[string]any{}
+	for k, v := range h.Addresses {
+		addrs[k] = v
+	}
+	rs := make([]any, len(roles))
+	for i, x := range roles {
+		rs[i] = x
+	}
+	c.data["host"] = map[string]any{
+		"name": h.Name, "address": h.Address, "addresses": addrs, "provider": h.Provider,
+		"location": h.Location, "kind": h.Kind, "arch": h.Arch, "roles": rs,
+	}
+	return c
 }
 
 // mergeVars merges variables, lowest precedence first: role defaults in role

@@ -216,6 +216,9 @@ func fieldsOf(r *Resource) map[string]*string {
 	refs := fileRefsOf(r.Spec)
 	for i := range t.NumField() {
 		tag := t.Field(i).Tag.Get("yaml")
+		if tag == "-" {
+			continue // filled per host by Compile (a tunnel's peers), not declared
+		}
 		// what a file reference filled is compared, not the file's name
 		if slices.ContainsFunc(refs, func(f fileRef) bool { return f.field == tag }) {
 			continue

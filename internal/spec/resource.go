@@ -45,6 +45,7 @@ func kinds() map[Kind]func() Spec {
 		KindFirewall:         func() Spec { return new(Firewall) },
 		KindSite:             func() Spec { return new(Site) },
 		KindCertificate:      func() Spec { return new(Certificate) },
+		KindTunnel:           func() Spec { return new(Tunnel) },
 	}
 }
 

@@ -16,6 +16,8 @@ type HostStatus struct {
 	// Certificates: every certificate resource of the host, as installed.
 	// A failed renewal is its job's problem (Jobs, kind certificate).
 	Certificates []CertStatus `json:"certificates,omitempty"`
+	// Tunnels is the health of each side of a tunnel on the host.
+	Tunnels []TunnelStatus `json:"tunnels,omitempty"`
 }
 
 // CertStatus is one certificate as the host has it installed.
@@ -28,6 +30,23 @@ type CertStatus struct {
 	// Problem: not issued yet (a placeholder), unusable, for other names
 	// than declared, expired or within 14 days of expiry.
 	Problem string `json:"problem,omitempty"`
+}
+
+// TunnelStatus is the health of one side of a tunnel on a host.
+type TunnelStatus struct {
+	Link   string `json:"link"`
+	Side   string `json:"side"`   // server or client
+	Listen string `json:"listen"` // where it accepts
+	Dial   string `json:"dial"`   // where it connects
+	// Connected: a client side completed a handshake with its server just
+	// now; a server side is running and listening.
+	Connected     bool      `json:"connected"`
+	Active        int       `json:"active"` // connections open now
+	LastConnected time.Time `json:"last_connected,omitzero"`
+	LastError     string    `json:"last_error,omitempty"`
+	LastErrorTime time.Time `json:"last_error_time,omitzero"`
+	CertNotAfter  time.Time `json:"cert_not_after,omitzero"`
+	Problem       string    `json:"problem,omitempty"` // not running, cannot connect, certificate expiring
 }
 
 // JobStatus is the record of a scheduled job's runs (file_backup,

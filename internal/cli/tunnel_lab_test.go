@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tend/internal/lab/labtest"
+)
+
+// TestTunnelApplyStatus: the way a user runs a tunnel: plan refuses an
+// environment with tunnels and no CA, with the hint; tunnel ca init, then
+// apply on a lab rehearsal (the spec's addresses are not the lab's: the
+// tunnel follows the lab hosts); the plan after it is empty; a service on
+// host1's loopback answers on host2's; tend status shows both sides
+// connected, and fails when the server side is down.
+func TestTunnelApplyStatus(t *testing.T) {
+	l := labtest.New(t, 2)
+	bin, err := agentBinaryForTests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newSecretEnv(t)
+	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
+		if v := os.Getenv(k); v != "" {
+			e.env[k] = v
+		}
+	}
+	e.env["TEND_AGENT_BINARY"], e.env["PATH"] = bin, os.Getenv("PATH")
+	key, pub := e.keygen("ops")
+	e.useKey(key)
+	for name, text := range map[string]string{
+		"tend.yaml":                    "name: off\n",
+		"environments/production.yaml": "hosts:\n  host1: {address: 192.0.2.1, roles: [db]}\n  host2: {address: 192.0.2.2, roles: [app]}\n",
+		"roles/app/role.yaml":          "resources:\n  - directory: /srv/app\n",
+		"roles/db/role.yaml":           "resources:\n  - tunnel: echo\n    to: 127.0.0.1:9000\n    port: 7000\n    clients: [app]\n    listen: 127.0.0.1:9100\n",
+	} {
+		os.MkdirAll(filepath.Join(e.repo, filepath.Dir(name)), 0o755)
+		os.WriteFile(filepath.Join(e.repo, name), []byte(text), 0o644)
+	}
+	lab := []string{"--repo", e.repo, "--lab", l.State.Name}
+	e.fails(1, "", append([]string{"plan", "production"}, lab...), "secrets hold no vault_tunnel_ca", "tend tunnel ca init production")
+	e.ok("", "tunnel", "ca", "init", "production", "--repo", e.repo, "--recipient", pub)
+	e.ok("", append([]string{"apply", "production"}, lab...)...)
+	e.ok("", append([]string{"plan", "production"}, lab...)...) // exit 0: nothing to change
+
+	l.Run(t, "host1", `systemd-run --unit=echo python3 -c 'import socketserver
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile: self.wfile.write(line)
+socketserver.TCPServer(("127.0.0.1", 9000), H).serve_forever()'`)
+	got := l.Run(t, "host2", `for i in $(seq 100); do python3 -c 'import socket
+s = socket.create_connection(("127.0.0.1", 9100), timeout=10); s.sendall(b"ping\n"); print(s.makefile().readline().strip())' 2>/dev/null && exit 0; sleep 0.05; done; exit 1`)
+	if got != "ping\n" {
+		t.Fatalf("through the tunnel: %q", got)
+	}
+
+	out := e.ok("", append([]string{"status", "production"}, lab...)...)
+	for _, want := range []string{"echo (server) connected", "echo (client) connected 127.0.0.1:9100 -> " + l.Host(t, "host1").Addr + ":7000", "certificate until"} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	l.Run(t, "host1", "systemctl stop tend-tunnel-echo.service")
+	e.fails(1, "", append([]string{"status", "production"}, lab...), "host2: tunnel echo (client): cannot connect to the server", "host1: tunnel echo (server): not running")
+}
