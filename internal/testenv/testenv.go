@@ -5,7 +5,14 @@
 package testenv
 
 import (
+	"bytes"
+	"fmt"
+	"go/build"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -23,4 +30,49 @@ func Need(t testing.TB, what string, err error) {
 		t.Fatalf("%s is required (TEND_REQUIRE_REAL=1) but unavailable: %v", what, err)
 	}
 	t.Skipf("%s unavailable (set TEND_REQUIRE_REAL=1 to fail instead): %v", what, err)
+}
+
+// GoBinary finds a program that scripts/deps installs with go install: on
+// PATH, or in $GOBIN (default $GOPATH/bin).
+func GoBinary(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	gobin := os.Getenv("GOBIN")
+	if gobin == "" {
+		gobin = filepath.Join(build.Default.GOPATH, "bin")
+	}
+	p := filepath.Join(gobin, name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%s is neither on PATH nor in %s", name, gobin)
+	}
+	return p, nil
+}
+
+// FreePort returns a TCP port free on host now, for a server a test starts.
+func FreePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Output collects what a server a test started prints on its two streams.
+type Output struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }

@@ -1,18 +1,14 @@
 package storetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"go/build"
 	"net"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,11 +54,11 @@ func StartS3(t testing.TB, kind string) *S3Server {
 // (so that lab hosts reach the server).
 func StartS3At(t testing.TB, kind, host string) *S3Server {
 	t.Helper()
-	bin, err := findBinary(kind)
+	bin, err := testenv.GoBinary(kind)
 	testenv.Need(t, kind+" (install with scripts/s3servers)", err)
 	srv := &S3Server{Kind: kind, bin: bin, AccessKey: "tend" + randomHex(6), SecretKey: randomHex(20)}
 	dir := t.TempDir()
-	port, err := freePort(host)
+	port, err := testenv.FreePort(host)
 	if err != nil {
 		t.Fatalf("finding a free port for %s: %v", kind, err)
 	}
@@ -80,7 +76,7 @@ func StartS3At(t testing.TB, kind, host string) *S3Server {
 		t.Fatalf("unknown S3 server %q", kind)
 	}
 	cmd := exec.Command(bin, args...)
-	var out syncBuffer
+	var out testenv.Output
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", kind, err)
@@ -235,50 +231,8 @@ func (srv *S3Server) NewStoreFor(t testing.TB, bucket, prefix string) *s3.Store 
 	return st
 }
 
-func findBinary(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	gobin := os.Getenv("GOBIN")
-	if gobin == "" {
-		gobin = filepath.Join(build.Default.GOPATH, "bin")
-	}
-	p := filepath.Join(gobin, name)
-	if _, err := os.Stat(p); err != nil {
-		return "", errors.New(name + " is neither on PATH nor in " + gobin)
-	}
-	return p, nil
-}
-
-func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects a server's output from its two streams.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -16,8 +16,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"go/build"
 	"io"
 	"math/big"
 	"net"
@@ -25,7 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +46,7 @@ type Pebble struct {
 	pool                *x509.CertPool
 	mu                  sync.Mutex
 	cmd                 *exec.Cmd
-	log                 *syncBuffer
+	log                 *testenv.Output
 }
 
 // Options says how Pebble runs.
@@ -66,14 +64,14 @@ type Options struct {
 // stop when the test ends.
 func StartPebble(t testing.TB, host, target string, o Options) *Pebble {
 	t.Helper()
-	pebble, err := findBinary("pebble")
+	pebble, err := testenv.GoBinary("pebble")
 	testenv.Need(t, "pebble (install with scripts/acmeservers)", err)
-	chall, err := findBinary("pebble-challtestsrv")
+	chall, err := testenv.GoBinary("pebble-challtestsrv")
 	testenv.Need(t, "pebble-challtestsrv (install with scripts/acmeservers)", err)
 	if o.Validity == 0 {
 		o.Validity = 90 * 24 * time.Hour
 	}
-	p := &Pebble{t: t, bin: pebble, dir: t.TempDir(), validity: int(o.Validity.Seconds()), log: &syncBuffer{}}
+	p := &Pebble{t: t, bin: pebble, dir: t.TempDir(), validity: int(o.Validity.Seconds()), log: &testenv.Output{}}
 	p.addr = net.JoinHostPort(host, freePort(t, host))
 	p.mgmt = net.JoinHostPort(host, freePort(t, host))
 	p.dnsAddr = net.JoinHostPort(host, freePort(t, host))
@@ -249,44 +247,10 @@ func Fetch(ctx context.Context, addr, name string, roots *x509.CertPool) (string
 	return string(body), served, nil
 }
 
-func findBinary(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	gobin := os.Getenv("GOBIN")
-	if gobin == "" {
-		gobin = filepath.Join(build.Default.GOPATH, "bin")
-	}
-	p := filepath.Join(gobin, name)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s not on PATH nor in %s", name, gobin)
-	}
-	return p, nil
-}
-
 func freePort(t testing.TB, host string) string {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	port, err := testenv.FreePort(host)
 	if err != nil {
 		t.Fatalf("free port on %s: %v", host, err)
 	}
-	defer l.Close()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+	return strconv.Itoa(port)
 }
