@@ -629,7 +629,11 @@ func (c *compiler) resolve(d *Resource, key string, from []Source) (out []Source
 	}
 	hostAddrs := func(hd *HostDecl) {
 		var addrs []string
-		if hd.Address != "" {
+		if a, ok := c.repo.Addresses[hd.Name]; ok {
+			// A lab rehearsal: the lab host stands in for this one at its
+			// own address, and has none of the declared others.
+			addrs = append(addrs, a)
+		} else if hd.Address != "" {
 			addrs = append(addrs, hd.Address)
 		}
 		keys := make([]string, 0, len(hd.Addresses))
@@ -638,7 +642,9 @@ func (c *compiler) resolve(d *Resource, key string, from []Source) (out []Source
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			addrs = append(addrs, hd.Addresses[k])
+			if _, lab := c.repo.Addresses[hd.Name]; !lab {
+				addrs = append(addrs, hd.Addresses[k])
+			}
 		}
 		for _, a := range addrs {
 			if ip, err := netip.ParseAddr(a); err == nil && ip.Zone() == "" {

@@ -292,3 +292,28 @@ hosts:
 		t.Errorf("firewall of a host with sites (-want +got):\n%s", d)
 	}
 }
+
+// TestFirewallLabAddresses: in a lab rehearsal (Repo.Addresses set, as
+// plan does under --lab) host and role sources are the lab hosts'
+// addresses, never the real hosts' (which the lab hosts do not have).
+func TestFirewallLabAddresses(t *testing.T) {
+	r, err := Load(writeRepo(t, firewallRepo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Addresses = map[string]string{"web1": "10.99.0.21", "web2": "10.99.0.22", "admin": "10.99.0.30", "db": "10.99.0.10"}
+	h, err := r.Compile("prod", "db", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range h.Resources {
+		if x.Kind == KindFirewall {
+			got := x.Spec.(*Firewall).Allow[1]
+			if want := "tcp 5432 from 10.99.0.21, 10.99.0.22, 10.99.0.30, 10.9.0.0/16 # firewall db"; got != want {
+				t.Errorf("under a lab rehearsal: %q, want %q", got, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no firewall compiled")
+}
