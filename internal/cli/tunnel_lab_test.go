@@ -42,7 +42,15 @@ func TestTunnelApplyStatus(t *testing.T) {
 	lab := []string{"--repo", e.repo, "--lab", l.State.Name}
 	e.fails(1, "", append([]string{"plan", "production"}, lab...), "secrets hold no vault_tunnel_ca", "tend tunnel ca init production")
 	e.ok("", "tunnel", "ca", "init", "production", "--repo", e.repo, "--recipient", pub)
-	e.ok("", append([]string{"apply", "production"}, lab...)...)
+	// The first plan and the apply show the links' keys only as sensitive
+	// changes: no private key in what tend prints.
+	planOut, _, _ := e.run("", append([]string{"plan", "production"}, lab...)...)
+	applyOut := e.ok("", append([]string{"apply", "production"}, lab...)...)
+	for what, out := range map[string]string{"plan": planOut, "apply": applyOut} {
+		if !strings.Contains(out, "tunnel") || strings.Contains(out, "PRIVATE KEY") {
+			t.Errorf("%s output shows no tunnel, or a private key:\n%s", what, out)
+		}
+	}
 	e.ok("", append([]string{"plan", "production"}, lab...)...) // exit 0: nothing to change
 
 	l.Run(t, "host1", `systemd-run --unit=echo python3 -c 'import socketserver
