@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -372,5 +374,52 @@ func TestPlantedIndexEntries(t *testing.T) {
 			}
 			e.mustCheck()
 		})
+	}
+}
+
+// An entry planted inside a real pack at the wrong place, chosen as the
+// blob's indexed copy: reading the blob falls back to the real copy, so a
+// restore is not blocked by it.
+func TestPlantedEntryInsideRealPack(t *testing.T) {
+	e := newEnv(t, newStore(t, "dir"))
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "d")
+	data := random(3000)
+	write(t, filepath.Join(src, "a"), data, 0o644)
+	write(t, filepath.Join(src, "b"), random(9000), 0o644)
+	e.create(e.openHost("web1"), "", "", src)
+	x, err := e.admin.LoadIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := e.admin.k.blobID(data)
+	real, ok := x.find(id)
+	if !ok {
+		t.Fatal("the file's blob is not indexed")
+	}
+	// The planted copy: another blob's place in a real pack (so it passes
+	// the pack and size checks), made the indexed one.
+	var other entry
+	for _, o := range x.entries {
+		if o.id != id {
+			other = o
+		}
+	}
+	if other.length == 0 {
+		t.Fatal("no other blob indexed")
+	}
+	planted := real
+	planted.pack, planted.off, planted.length = other.pack, other.off, other.length
+	i, _ := slices.BinarySearchFunc(x.entries, id, func(e entry, id ID) int { return bytes.Compare(e.id[:], id[:]) })
+	x.entries[i] = planted
+	x.dups = append(x.dups, real)
+	got, err := e.admin.newBlobReader(x).load(ctx, id)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("reading a blob whose indexed copy is planted: %v", err)
+	}
+	// Without the real copy, the failure is reported, not hidden.
+	x.dups = nil
+	if _, err := e.admin.newBlobReader(x).load(ctx, id); err == nil {
+		t.Fatal("a planted copy alone read back as the blob")
 	}
 }

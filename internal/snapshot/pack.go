@@ -235,11 +235,33 @@ func (r *Repo) parsePackHeader(info packInfo, hdr []byte) (cipher.AEAD, error) {
 }
 
 // load returns the plaintext of the blob, verified against its keyed ID.
+// When the indexed copy does not verify, the index's other copies of the
+// blob are tried: an entry anyone with the metadata key wrote (every
+// host) may point at the wrong place of a real pack.
 func (br *blobReader) load(ctx context.Context, id ID) ([]byte, error) {
 	e, ok := br.x.find(id)
 	if !ok {
 		return nil, fmt.Errorf("blob %s is not in the index", id.Short())
 	}
+	plain, err := br.loadAt(ctx, e)
+	if err == nil || ctx.Err() != nil {
+		return plain, err
+	}
+	for _, d := range br.x.dups {
+		if d.id != id || d == e {
+			continue
+		}
+		if p, derr := br.loadAt(ctx, d); derr == nil {
+			br.r.logf("warning: blob %s: the indexed copy failed (%v); read another copy", id.Short(), err)
+			return p, nil
+		}
+	}
+	return nil, err
+}
+
+// loadAt reads and verifies the copy of a blob that entry e points at.
+func (br *blobReader) loadAt(ctx context.Context, e entry) ([]byte, error) {
+	id := e.id
 	a, err := br.packAEAD(ctx, e.pack)
 	if err != nil {
 		return nil, err
