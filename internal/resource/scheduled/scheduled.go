@@ -167,6 +167,12 @@ func NewPart(name string, r resource.Resource, secret bool) Part {
 // Check returns the parts' changes as one, each field prefixed with its
 // part.
 func Check(ctx context.Context, parts []part) (*resource.Change, error) {
+	return check(ctx, parts, false)
+}
+
+// check merges the parts' changes; brief keeps one field per changed part
+// but for small updates (CheckBrief).
+func check(ctx context.Context, parts []part, brief bool) (*resource.Change, error) {
 	var out *resource.Change
 	for _, p := range parts {
 		c, err := p.r.Check(ctx)
@@ -179,21 +185,31 @@ func Check(ctx context.Context, parts []part) (*resource.Change, error) {
 		if out == nil {
 			out = &resource.Change{Action: resource.Update}
 		}
-		if p.name == "binary" && c.Action == resource.Create {
+		if !brief && p.name == "binary" && c.Action == resource.Create {
 			out.Action = resource.Create
 		}
-		if p.secret {
+		fields := func() {
+			for _, f := range c.Fields {
+				out.Fields = append(out.Fields, resource.Field{Name: p.name + " " + f.Name, From: f.From, To: f.To})
+			}
+		}
+		whole := resource.Field{Name: p.name, To: string(c.Action)}
+		switch {
+		case p.secret:
 			out.Sensitive = true
 			out.Fields = append(out.Fields, resource.Field{Name: p.name, From: "(sensitive)", To: "(sensitive value changed)"})
 			continue
-		}
-		for _, f := range c.Fields {
-			out.Fields = append(out.Fields, resource.Field{Name: p.name + " " + f.Name, From: f.From, To: f.To})
+		case !brief:
+			fields()
+			if len(c.Fields) == 0 && c.Diff == "" {
+				out.Fields = append(out.Fields, whole)
+			}
+		case len(c.Fields) > 0 && len(c.Fields) <= 2 && c.Action != resource.Create:
+			fields()
+		default:
+			out.Fields = append(out.Fields, whole)
 		}
 		out.Diff += c.Diff
-		if len(c.Fields) == 0 && c.Diff == "" {
-			out.Fields = append(out.Fields, resource.Field{Name: p.name, To: string(c.Action)})
-		}
 	}
 	return out, nil
 }
@@ -305,31 +321,5 @@ func NewCertRenewalRemoval(name string) *Removal {
 // with one or two changed fields shows them, a bigger one says create or
 // update; the diffs are kept whole.
 func CheckBrief(ctx context.Context, parts []part) (*resource.Change, error) {
-	var out *resource.Change
-	for _, p := range parts {
-		c, err := p.r.Check(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p.name, err)
-		}
-		if c == nil {
-			continue
-		}
-		if out == nil {
-			out = &resource.Change{Action: resource.Update}
-		}
-		switch {
-		case p.secret:
-			out.Sensitive = true
-			out.Fields = append(out.Fields, resource.Field{Name: p.name, From: "(sensitive)", To: "(sensitive value changed)"})
-			continue
-		case len(c.Fields) > 0 && len(c.Fields) <= 2 && c.Action != resource.Create:
-			for _, f := range c.Fields {
-				out.Fields = append(out.Fields, resource.Field{Name: p.name + " " + f.Name, From: f.From, To: f.To})
-			}
-		default:
-			out.Fields = append(out.Fields, resource.Field{Name: p.name, To: string(c.Action)})
-		}
-		out.Diff += c.Diff
-	}
-	return out, nil
+	return check(ctx, parts, true)
 }
