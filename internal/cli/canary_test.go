@@ -19,23 +19,13 @@ import (
 // on this machine.
 func TestSecretCanaryOnHosts(t *testing.T) {
 	l := labtest.New(t, 1)
-	bin, err := agentBinaryForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := make([]byte, 12)
 	rand.Read(b)
 	canary := "canary-" + hex.EncodeToString(b)
 	canary2 := canary + "-rotated"
 
 	e := newSecretEnv(t)
-	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
-		if v := os.Getenv(k); v != "" {
-			e.env[k] = v
-		}
-	}
-	e.env["TEND_AGENT_BINARY"] = bin
-	e.env["PATH"] = os.Getenv("PATH")
+	e.forLab()
 	files := map[string]string{
 		"tend.yaml":                        "name: canary\n",
 		"environments/production.yaml":     "secrets:\n  db_password: vault_db_password\nhosts:\n  host1:\n    address: 192.0.2.1\n    roles: [app]\n",

@@ -119,22 +119,12 @@ func (p *certLab) exists(path string) bool {
 // leave the spec take their timers and acme server with them.
 func TestCertificates(t *testing.T) {
 	l := labtest.New(t, 1)
-	bin, err := agentBinaryForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := l.Host(t, "host1")
 	// Certificates live 60 days: not within the 14 days status warns
 	// of, nor the default renew_before of 30 days.
 	pb := certtest.StartPebble(t, l.State.Gateway(), h.Addr, certtest.Options{Validity: 60 * 24 * time.Hour, Defer: true})
 	p := &certLab{secretEnv: newSecretEnv(t), l: l, pebble: pb, addr: h.Addr}
-	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
-		if v := os.Getenv(k); v != "" {
-			p.env[k] = v
-		}
-	}
-	p.env["TEND_AGENT_BINARY"] = bin
-	p.env["PATH"] = os.Getenv("PATH")
+	p.forLab()
 	p.lab = []string{"--repo", p.repo, "--lab", l.State.Name}
 	p.write("tend.yaml", "name: web\n")
 	p.write("environments/production.yaml", "hosts:\n  host1: {address: 192.0.2.1, roles: [web]}\n")

@@ -41,10 +41,6 @@ type pitrLab struct {
 func newBackupLab(t *testing.T) (*pitrLab, string, string) {
 	l := labtest.New(t, 2)
 	srv := storetest.StartS3At(t, "versitygw", l.State.Gateway())
-	bin, err := agentBinaryForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &pitrLab{secretEnv: newSecretEnv(t), l: l, srv: srv, bucket: srv.NewLockedBucket(t)}
 	p.hostKey, p.hostSecret = srv.NewAccount(t)
 	// Governance mode, so that the administrators' key (the tests) can
@@ -53,13 +49,7 @@ func newBackupLab(t *testing.T) (*pitrLab, string, string) {
 		s3.ProtectOptions{Hosts: []string{p.hostKey}, Lock: s3.Governance, Retention: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
-		if v := os.Getenv(k); v != "" {
-			p.env[k] = v
-		}
-	}
-	p.env["TEND_AGENT_BINARY"] = bin
-	p.env["PATH"] = os.Getenv("PATH")
+	p.forLab()
 	key, pub := p.keygen("ops")
 	p.useKey(key)
 	p.opsPub = pub

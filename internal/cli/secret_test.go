@@ -34,6 +34,22 @@ func newSecretEnv(t *testing.T) *secretEnv {
 	return &secretEnv{t: t, repo: t.TempDir(), home: home, env: map[string]string{"HOME": home}}
 }
 
+// forLab gives the environment what tend needs to drive a lab: the lab's
+// state and cache directories, PATH, and the agent binary it uploads.
+func (e *secretEnv) forLab() {
+	e.t.Helper()
+	bin, err := agentBinaryForTests()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
+		if v := os.Getenv(k); v != "" {
+			e.env[k] = v
+		}
+	}
+	e.env["TEND_AGENT_BINARY"], e.env["PATH"] = bin, os.Getenv("PATH")
+}
+
 // run runs tend with args and stdin in the repository and returns stdout,
 // stderr and the exit code.
 func (e *secretEnv) run(stdin string, args ...string) (string, string, int) {

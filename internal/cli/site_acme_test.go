@@ -26,19 +26,10 @@ import (
 // scheme in the forwarded headers; plain HTTP answers 301 to HTTPS.
 func TestSiteWithACME(t *testing.T) {
 	l := labtest.New(t, 2)
-	bin, err := agentBinaryForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	edge := l.Host(t, "host1").Addr
 	pb := certtest.StartPebble(t, l.State.Gateway(), edge, certtest.Options{Validity: 60 * 24 * time.Hour})
 	e := newSecretEnv(t)
-	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE", "PATH"} {
-		if v := os.Getenv(k); v != "" {
-			e.env[k] = v
-		}
-	}
-	e.env["TEND_AGENT_BINARY"] = bin
+	e.forLab()
 	write := func(name, content string) {
 		os.MkdirAll(filepath.Join(e.repo, filepath.Dir(name)), 0o755)
 		if err := os.WriteFile(filepath.Join(e.repo, name), []byte(content), 0o644); err != nil {

@@ -20,17 +20,8 @@ import (
 // another host is one line, and the next apply proxies there.
 func TestSiteFollowsRole(t *testing.T) {
 	l := labtest.New(t, 3)
-	bin, err := agentBinaryForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newSecretEnv(t)
-	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE", "PATH"} {
-		if v := os.Getenv(k); v != "" {
-			e.env[k] = v
-		}
-	}
-	e.env["TEND_AGENT_BINARY"] = bin
+	e.forLab()
 	write := func(name, content string) {
 		os.MkdirAll(filepath.Join(e.repo, filepath.Dir(name)), 0o755)
 		if err := os.WriteFile(filepath.Join(e.repo, name), []byte(content), 0o644); err != nil {

@@ -17,17 +17,8 @@ import (
 // connected, and fails when the server side is down.
 func TestTunnelApplyStatus(t *testing.T) {
 	l := labtest.New(t, 2)
-	bin, err := agentBinaryForTests()
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := newSecretEnv(t)
-	for _, k := range []string{"TEND_LAB_DIR", "TEND_LAB_CACHE"} {
-		if v := os.Getenv(k); v != "" {
-			e.env[k] = v
-		}
-	}
-	e.env["TEND_AGENT_BINARY"], e.env["PATH"] = bin, os.Getenv("PATH")
+	e.forLab()
 	key, pub := e.keygen("ops")
 	e.useKey(key)
 	for name, text := range map[string]string{
