@@ -32,6 +32,21 @@ func tunnelStatus(ctx context.Context, now time.Time) []wire.TunnelStatus {
 		}
 		st := wire.TunnelStatus{Link: c.Name, Side: c.Side, Listen: c.Listen, Dial: c.Dial}
 		var problems []string
+		if c.Stunnel {
+			// stunnel4 runs it: its unit, and the certificate tend wrote
+			// for it (stunnel records nothing tend reads).
+			st.Stunnel = true
+			unit := tunnel.StunnelUnit(c.Name)
+			out2, _ := exec.CommandContext(ctx, "systemctl", "is-active", unit).Output()
+			if st.Connected = strings.TrimSpace(string(out2)) == "active"; !st.Connected {
+				problems = append(problems, "stunnel4 runs this side, and "+unit+" is not running (journalctl -u "+unit+")")
+			}
+			st.CertNotAfter, _ = tunnel.CertNotAfter(c.Credentials)
+			problems = append(problems, expiry(st.CertNotAfter, now)...)
+			st.Problem = strings.Join(problems, "; ")
+			out = append(out, st)
+			continue
+		}
 		if h, err := tunnel.ReadHealth(c.Status); err == nil {
 			st.Active, st.LastConnected, st.CertNotAfter = h.Active, h.LastConnected, h.CertNotAfter
 			st.LastError, st.LastErrorTime = h.LastError, h.LastErrorTime
@@ -51,15 +66,21 @@ func tunnelStatus(ctx context.Context, now time.Time) []wire.TunnelStatus {
 		default:
 			st.Connected = true
 		}
-		switch left := st.CertNotAfter.Sub(now); {
-		case st.CertNotAfter.IsZero():
-		case left <= 0:
-			problems = append(problems, "certificate expired at "+st.CertNotAfter.Format(time.RFC3339)+": run tend apply")
-		case left < ExpiryWarning:
-			problems = append(problems, fmt.Sprintf("certificate expires in %s: run tend apply, which renews it", left.Round(time.Hour)))
-		}
+		problems = append(problems, expiry(st.CertNotAfter, now)...)
 		st.Problem = strings.Join(problems, "; ")
 		out = append(out, st)
 	}
 	return out
+}
+
+// expiry says what is wrong with a certificate valid until notAfter.
+func expiry(notAfter, now time.Time) []string {
+	switch left := notAfter.Sub(now); {
+	case notAfter.IsZero():
+	case left <= 0:
+		return []string{"certificate expired at " + notAfter.Format(time.RFC3339) + ": run tend apply"}
+	case left < ExpiryWarning:
+		return []string{fmt.Sprintf("certificate expires in %s: run tend apply, which renews it", left.Round(time.Hour))}
+	}
+	return nil
 }

@@ -15,9 +15,15 @@ func printTunnels(s *session, results []plan.HostStatus, asJSON bool) []string {
 			continue
 		}
 		for _, tn := range r.Status.Tunnels {
-			state := "connected"
+			state, side := "connected", tn.Side
 			if !tn.Connected {
 				state = "DOWN"
+			}
+			if tn.Stunnel {
+				state, side = "stunnel4 running", tn.Side+", stunnel4"
+				if !tn.Connected {
+					state = "stunnel4 DOWN"
+				}
 			}
 			if tn.Problem != "" {
 				state += ": " + tn.Problem
@@ -26,7 +32,10 @@ func printTunnels(s *session, results []plan.HostStatus, asJSON bool) []string {
 			if asJSON {
 				continue
 			}
-			line := fmt.Sprintf("%-12s %-11s %-24s %s %s -> %s, %d open", r.Host, "tunnel", tn.Link+" ("+tn.Side+")", state, tn.Listen, tn.Dial, tn.Active)
+			line := fmt.Sprintf("%-12s %-11s %-24s %s %s -> %s, %d open", r.Host, "tunnel", tn.Link+" ("+side+")", state, tn.Listen, tn.Dial, tn.Active)
+			if tn.Stunnel {
+				line = fmt.Sprintf("%-12s %-11s %-24s %s", r.Host, "tunnel", tn.Link+" ("+side+")", state)
+			}
 			if !tn.CertNotAfter.IsZero() {
 				line += ", certificate until " + ts(tn.CertNotAfter)
 			}

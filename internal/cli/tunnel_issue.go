@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"flag"
-	"os"
-	"path/filepath"
 	"time"
 
 	"tend/internal/inventory"
@@ -16,20 +14,27 @@ import (
 // tunnelIssueCmd hands out the certificate of one side of a link, for a
 // peer that is not tend's daemon (stunnel4, while a site migrates).
 func tunnelIssueCmd() *command {
-	var repo, out string
+	var repo string
 	return &command{
 		name:    "issue",
-		args:    "ENV LINK server|client [HOST] --out DIR",
-		summary: "write the CA, certificate and key of one side of a link, for an stunnel4 peer",
+		args:    "ENV LINK server|client [HOST]",
+		summary: "print the CA, certificate and key of one side of a link, for an stunnel4 peer on a host tend does not manage",
 		help: `Issues, from the environment's tunnel CA, the certificate of the server side
 of LINK or of its client side on HOST, valid 14 days like tend's own (the
-same one tend apply gives that side this week), and writes ca.pem,
-cert.pem and key.pem (mode 0600) in DIR. Run it weekly for a peer tend
-does not manage. The DNS name for stunnel's checkHost of the other side
-is printed (docs/tunnels.md).`,
+same one tend apply gives that side this week), and prints the
+certificate, the CA certificate and the key as one PEM stream on standard
+output (stunnel's cert and CAfile both name it), for a pipe to the host
+(the key is written on no disk here):
+
+  tend tunnel issue production mongo client web9 |
+    ssh web9 'umask 077 && cat > /etc/stunnel/mongo.pem.new && mv /etc/stunnel/mongo.pem.new /etc/stunnel/mongo.pem && systemctl kill -s HUP stunnel@mongo'
+
+Run it weekly for such a peer. For a host of the environment, declare it in
+the link's stunnel list instead: apply then renews its file. The DNS name
+for stunnel's checkHost of the other side goes to standard error
+(docs/tunnels.md).`,
 		flags: func(fs *flag.FlagSet) {
 			repoFlag(fs, &repo)
-			fs.StringVar(&out, "out", "", "the `DIR` to write ca.pem, cert.pem and key.pem in")
 		},
 		run: func(ctx context.Context, s *session, args []string) error {
 			if err := wantArgs(args, 3, 4, "ENV LINK server|client [HOST]"); err != nil {
@@ -42,9 +47,6 @@ is printed (docs/tunnels.md).`,
 			case side == tunnel.Server && len(args) == 3:
 			default:
 				return &usageError{msg: "give server, or client and the client's HOST"}
-			}
-			if out == "" {
-				return &usageError{msg: "--out DIR is required"}
 			}
 			r, err := spec.Load(repo)
 			if err != nil {
@@ -67,26 +69,17 @@ is printed (docs/tunnels.md).`,
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(out, 0o700); err != nil {
-				return err
-			}
-			for name, f := range map[string]struct {
-				text string
-				mode os.FileMode
-			}{"ca.pem": {ca.PEM, 0o644}, "cert.pem": {is.Cert, 0o644}, "key.pem": {is.Key, 0o600}} {
-				if err := os.WriteFile(filepath.Join(out, name), []byte(f.text), f.mode); err != nil {
-					return err
-				}
-				if err := os.Chmod(filepath.Join(out, name), f.mode); err != nil {
-					return err
-				}
-			}
-			s.logf("%s: certificate of %s, valid until %s", out, id, is.NotAfter.Format(time.RFC3339))
+			// One PEM stream, for a pipe: the key is never written on this
+			// machine's disk. stunnel's order: its cert option wants the
+			// certificate first, then its chain and key; CAfile trusts the CA
+			// in the same file.
+			s.printf("%s%s%s", is.Cert, ca.PEM, is.Key)
+			s.logf("certificate of %s, valid until %s", id, is.NotAfter.Format(time.RFC3339))
 			if side == tunnel.Server {
 				// One line per client host: HOST.client.LINK.ENV.tend.invalid.
-				s.printf("checkHost = HOST%s\n", tunnel.DNSName(tunnel.Identity(env, link, tunnel.Client, "x"))[1:])
+				s.logf("stunnel's checkHost for the clients: HOST%s", tunnel.DNSName(tunnel.Identity(env, link, tunnel.Client, "x"))[1:])
 			} else {
-				s.printf("checkHost = %s\n", tunnel.DNSName(tunnel.Identity(env, link, tunnel.Server, "")))
+				s.logf("stunnel's checkHost for the server: %s", tunnel.DNSName(tunnel.Identity(env, link, tunnel.Server, "")))
 			}
 			return nil
 		},

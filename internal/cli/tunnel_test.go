@@ -3,16 +3,13 @@ package cli
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // TestTunnelCA: ca init stores the CA in the encrypted secrets (nothing on
-// stdout) and refuses to replace it; issue writes a certificate of
-// the named side that verifies against the CA, with its key mode 0600.
+// stdout) and refuses to replace it; issue prints a certificate of
+// the named side that verifies against the CA, and its key.
 func TestTunnelCA(t *testing.T) {
 	e := newSecretEnv(t)
 	e.writeSpec("vault_db_password")
@@ -27,28 +24,25 @@ func TestTunnelCA(t *testing.T) {
 	}
 	e.fails(1, "", []string{"tunnel", "ca", "init", "production", "--repo", e.repo}, "already exists")
 
-	dir := filepath.Join(e.home, "peer")
-	got := e.ok("", "tunnel", "issue", "production", "mongo", "client", "web1", "--repo", e.repo, "--out", dir)
-	if got != "checkHost = server.mongo.production.tend.invalid\n" {
-		t.Fatalf("issue printed %q", got)
+	// issue prints certificate, CA and key on stdout, for a pipe: no key
+	// on this machine's disk.
+	got, errOut, code := e.run("", "tunnel", "issue", "production", "mongo", "client", "web1", "--repo", e.repo)
+	if code != 0 || !strings.Contains(errOut, "checkHost for the server: server.mongo.production.tend.invalid") || strings.Contains(errOut, "PRIVATE") {
+		t.Fatalf("issue: %d\n%s", code, errOut)
 	}
-	read := func(n string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+	blocks := strings.SplitAfter(got, "-----\n-----BEGIN ")
+	if len(blocks) != 3 || !strings.Contains(blocks[2], "PRIVATE KEY") {
+		t.Fatalf("issue printed %d PEM blocks, want certificate, CA, key:\n%s", len(blocks), got)
 	}
-	if fi, _ := os.Stat(filepath.Join(dir, "key.pem")); fi.Mode().Perm() != 0o600 {
-		t.Errorf("key.pem mode %v", fi.Mode().Perm())
-	}
-	pair, err := tls.X509KeyPair(read("cert.pem"), read("key.pem"))
+	pair, err := tls.X509KeyPair([]byte(got), []byte(got))
 	if err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()
-	blk, _ := pem.Decode(read("ca.pem"))
-	caCert, _ := x509.ParseCertificate(blk.Bytes)
+	caCert, err := x509.ParseCertificate(pair.Certificate[1])
+	if err != nil || !caCert.IsCA || pair.Leaf.IsCA {
+		t.Fatalf("want the side's certificate first, then the CA's (stunnel's order): %v", err)
+	}
 	roots.AddCert(caCert)
 	if _, err := pair.Leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Fatal(err)

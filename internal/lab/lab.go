@@ -44,8 +44,9 @@ var DefaultPackages = []string{
 }
 
 // DefaultRepoPackages are offered, not installed, by the hosts' local apt
-// repository, so a package resource can be tested with no network.
-var DefaultRepoPackages = []string{"hello", "jq"}
+// repository, so a package resource can be tested with no network; and
+// stunnel4, the peer a tunnel interoperates with during a migration.
+var DefaultRepoPackages = []string{"hello", "jq", "stunnel4"}
 
 // Config says where a lab keeps its state and cache, and where progress goes.
 type Config struct {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -30,6 +31,13 @@ type Tunnel struct {
 	Port    int      `yaml:"port" json:"port"`       // server side: the TCP port the tunnel listens on, on the server host's address
 	Clients []string `yaml:"clients" json:"clients"` // the hosts (or roles: all their hosts) that reach the service
 	Listen  string   `yaml:"listen" json:"listen"`   // client side: ADDRESS:PORT, on loopback or a private address only
+	// Stunnel names the hosts of the link (the server host, client hosts)
+	// whose side stunnel4 runs, during a migration: tend runs no daemon
+	// there for this link but writes that side's credentials for stunnel
+	// (and signals Debian's stunnel@NAME.service when they change); its
+	// other sides accept that host's certificate as their peer's, and the
+	// server's port stays open to its clients.
+	Stunnel []string `yaml:"stunnel" json:"-"`
 
 	// Filled per host by Compile, never declared.
 	Side    string   `yaml:"-" json:"side"`              // TunnelServer or TunnelClient
@@ -38,6 +46,8 @@ type Tunnel struct {
 	Bind    string   `yaml:"-" json:"bind,omitempty"`    // server: the address and port it listens on
 	Connect string   `yaml:"-" json:"connect,omitempty"` // client: the server's address and port
 	Peers   []string `yaml:"-" json:"peers"`             // server: the client hosts; client: its own name
+	// StunnelSide: stunnel4 runs this side (the host is in Stunnel).
+	StunnelSide bool `yaml:"-" json:"stunnel_side,omitempty"`
 
 	// Filled by the controller from the environment's tunnel CA (PEM);
 	// Key is the side's private key, a secret.
@@ -183,6 +193,13 @@ func (c *compiler) serverSide(r *Resource) {
 	if len(s.Peers) == 0 && len(s.Clients) > 0 {
 		c.errs.add(r.fieldPos("clients"), "tunnel %s: clients name no host of environment %s other than the server (%s)", r.Name, c.env.Name, c.where())
 	}
+	for i, name := range s.Stunnel {
+		if name != c.host.Name && !slices.Contains(s.Peers, name) {
+			c.errs.add(r.fieldPos("stunnel["+strconv.Itoa(i)+"]"), "tunnel %s: stunnel: %q is neither the server host %s nor one of the link's client hosts %v: stunnel names the hosts where stunnel4 runs this link's side (%s)",
+				r.Name, name, c.host.Name, s.Peers, c.where())
+		}
+	}
+	s.StunnelSide = slices.Contains(s.Stunnel, c.host.Name)
 }
 
 // bindAddress is where a server side listens: the host's address when it
@@ -227,6 +244,7 @@ func (c *compiler) clientSides(secrets map[string]string) []*Resource {
 					s.Side, s.Env, s.Server = TunnelClient, c.env.Name, h.Name
 					s.Connect = net.JoinHostPort(h.Address, strconv.Itoa(s.Port))
 					s.Peers = []string{c.host.Name}
+					s.StunnelSide = slices.Contains(s.Stunnel, c.host.Name)
 					s.To = "" // the service's address is the server's business
 					// What the server's resource requires or notifies is
 					// on the server.

@@ -788,7 +788,9 @@ func checkResources(repo *Repo, roles []string, errs *ErrorList, id func(*Resour
 				if strings.Contains(req, "{{") || !complete || !idRE.MatchString(req) {
 					continue
 				}
-				if seen[req] == nil {
+				// A tunnel's client side comes from another host's role:
+				// compiling the host checks it.
+				if seen[req] == nil && !strings.HasPrefix(req, string(KindTunnel)+":") {
 					errs.add(r.fieldPos(fmt.Sprintf("requires[%d]", i)), "%s %s: requires %s, which no role of the host declares", r.Kind, r.Name, req)
 				}
 			}

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,6 +119,7 @@ func TestTunnelErrors(t *testing.T) {
 		{"port: 7017", "port: 70000", "out of range"},
 		{"to: \"127.0.0.1:{{.mongo_port}}\"", "to: 127.0.0.1", "must be ADDRESS:PORT"},
 		{"tunnel: mongo", "tunnel: Mongo_DB", "invalid name"},
+		{"    listen: 127.0.0.1:27017\n", "    listen: 127.0.0.1:27017\n    stunnel: [web3]\n", `roles/mongo/role.yaml:8:15: tunnel mongo: stunnel: "web3" is neither the server host db nor one of the link's client hosts`},
 	} {
 		repo := strings.Replace(tunnelRepo, tc.from, tc.to, 1)
 		r, err := Load(writeRepo(t, repo))
@@ -151,4 +153,45 @@ func TestTunnelOpensFirewall(t *testing.T) {
 		}
 	}
 	t.Fatal("no firewall compiled")
+}
+
+// TestTunnelStunnel: a side that stunnel4 runs during a migration is
+// compiled on its host marked as such (tend writes its credentials, runs
+// no daemon), the other sides name that host as their peer, and the
+// server's port stays open to the link's clients.
+func TestTunnelStunnel(t *testing.T) {
+	repo := strings.Replace(tunnelRepo, "resources:\n  - directory: /srv/mongo\n", "resources:\n  - firewall: db\n  - directory: /srv/mongo\n", 1)
+	repo = strings.Replace(repo, "    listen: 127.0.0.1:27017\n", "    listen: 127.0.0.1:27017\n    stunnel: [db, web2]\n", 1)
+	r, err := Load(writeRepo(t, repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	side := func(host string) (tun *Tunnel, fw *Firewall) {
+		h, err := r.Compile("production", host, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range h.Resources {
+			switch s := x.Spec.(type) {
+			case *Tunnel:
+				tun = s
+			case *Firewall:
+				fw = s
+			}
+		}
+		return tun, fw
+	}
+	db, fw := side("db")
+	if db == nil || !db.StunnelSide || db.Side != TunnelServer || !slices.Equal(db.Peers, []string{"web1", "web2", "batch"}) {
+		t.Errorf("db, stunnel's server side: %+v", db)
+	}
+	if fw == nil || !slices.Contains(fw.Allow, "tcp 7017 from 10.0.0.2, 10.0.0.3, 10.0.0.4 # tunnel server") {
+		t.Errorf("stunnel server's port not open to its clients: %+v", fw)
+	}
+	if web2, _ := side("web2"); web2 == nil || !web2.StunnelSide || web2.Side != TunnelClient {
+		t.Errorf("web2, stunnel's client side: %+v", web2)
+	}
+	if web1, _ := side("web1"); web1 == nil || web1.StunnelSide || web1.Side != TunnelClient || web1.Connect != "10.0.0.1:7017" {
+		t.Errorf("web1, tend's client of a stunnel server: %+v", web1)
+	}
 }

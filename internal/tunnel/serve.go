@@ -42,6 +42,9 @@ type Config struct {
 	// side's certificate, then its key (mode 0600).
 	Credentials string `json:"credentials"`
 	Status      string `json:"status"` // where the daemon records its health (Health, JSON)
+	// Stunnel: stunnel4 runs this side (Debian's StunnelUnit), with the
+	// credentials tend writes; no tend daemon runs it.
+	Stunnel bool `json:"stunnel,omitempty"`
 
 	path string // the file it was read from, read again on reload
 }
@@ -74,6 +77,32 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	c.path = path
 	return c, nil
+}
+
+// StunnelUnit is the unit of Debian's stunnel4 that runs a side of link
+// name: stunnel@NAME.service, reading /etc/stunnel/NAME.conf.
+func StunnelUnit(name string) string { return "stunnel@" + name + ".service" }
+
+// CertNotAfter returns the expiry of the side's certificate (the one that
+// is not a CA's) in a credentials file, in either order: tend's (CA,
+// certificate, key) or stunnel's (certificate, CA, key).
+func CertNotAfter(path string) (time.Time, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return time.Time{}, fmt.Errorf("%s: no certificate but the CA's", path)
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil && !c.IsCA {
+			return c.NotAfter, nil
+		}
+	}
 }
 
 // Health is what a daemon records of itself.
@@ -201,7 +230,11 @@ type daemon struct {
 // receives (connections already open keep theirs), and records its health
 // in c.Status.
 func Serve(ctx context.Context, c *Config, reload <-chan struct{}, ready func(), logf func(string, ...any)) error {
+	if c.Stunnel {
+		return fmt.Errorf("tunnel %s: stunnel4 runs this side (%s), not tend's daemon", c.Name, StunnelUnit(c.Name))
+	}
 	d := &daemon{c: c, logf: logf, dirty: make(chan struct{}, 1)}
+	spareProc()
 	cr, err := loadCreds(c.Credentials)
 	if err != nil {
 		return err
@@ -324,6 +357,7 @@ func (d *daemon) handle(ctx context.Context, in net.Conn, tc *tls.Config) {
 	d.health.LastConnected = time.Now().UTC()
 	d.mu.Unlock()
 	d.changed()
+	defer awake()()
 	pipe(local, remote, raw)
 	d.mu.Lock()
 	d.health.Active--

@@ -47,6 +47,8 @@ type TunnelStatus struct {
 	LastErrorTime time.Time `json:"last_error_time,omitzero"`
 	CertNotAfter  time.Time `json:"cert_not_after,omitzero"`
 	Problem       string    `json:"problem,omitempty"` // not running, cannot connect, certificate expiring
+	// Stunnel: stunnel4 runs this side; Connected then says its unit runs.
+	Stunnel bool `json:"stunnel,omitempty"`
 }
 
 // JobStatus is the record of a scheduled job's runs (file_backup,

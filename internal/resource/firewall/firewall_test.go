@@ -290,6 +290,46 @@ resources:
 		}
 	})
 
+	t.Run("guest nat", func(t *testing.T) {
+		// A private guest behind the relay: a network namespace made here,
+		// 10.10.0.2 routed through the relay's 10.10.0.1.
+		w.l.Run(t, "host4", `ip netns add guest && ip link add vg0 type veth peer name vg1 && ip link set vg1 netns guest &&
+ip addr add 10.10.0.1/24 dev vg0 && ip link set vg0 up &&
+ip -n guest addr add 10.10.0.2/24 dev vg1 && ip -n guest link set vg1 up && ip -n guest link set lo up &&
+ip -n guest route add default via 10.10.0.1`)
+		guest := func() string {
+			out, _ := w.l.Enter(t, "host4", "ip", "netns", "exec", "guest", "curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}", w.url("stranger", false, 8080))
+			return out
+		}
+		w.converge(t, "relay", `--- relay
+resources:
+  - sysctl: net.ipv4.ip_forward
+    value: "1"
+  - firewall: relay
+    nat: [10.10.0.0/24]
+`)
+		if got := guest(); got != "200" {
+			t.Fatalf("the guest does not reach stranger through the relay's NAT: %q", got)
+		}
+		// Masqueraded: stranger saw the relay, never the guest's private
+		// address.
+		out := w.l.Run(t, "host3", "journalctl -q -u srv-out -o cat")
+		if !strings.Contains(out, w.v4["relay"]+" - -") || strings.Contains(out, "10.10.0.2") {
+			t.Errorf("stranger saw the guest's connection from the wrong address (relay %s):\n%s", w.v4["relay"], out)
+		}
+		// Without the nat entry, the relay's forward policy (drop) stops
+		// the guest.
+		w.converge(t, "relay", `--- relay
+resources:
+  - sysctl: net.ipv4.ip_forward
+    value: "1"
+  - firewall: relay
+`)
+		if got := guest(); got == "200" {
+			t.Error("the guest reaches stranger with no nat entry and forward_policy drop")
+		}
+	})
+
 	t.Run("removal", func(t *testing.T) {
 		d := desired(t, w.compile(t, "db", "--- db\nresources:\n  - file: /etc/motd-tend\n    content: x\n"))
 		r := resourcetest.Run(t, w.l, "host1", wire.Apply, d)

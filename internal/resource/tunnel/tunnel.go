@@ -51,7 +51,7 @@ func Paths(name string) (conf, creds, health string) {
 // Config returns the daemon configuration of one side of link name.
 func Config(name string, s *spec.Tunnel) (*tunnel.Config, error) {
 	_, creds, health := Paths(name)
-	c := &tunnel.Config{Name: name, Side: s.Side, Credentials: creds, Status: health}
+	c := &tunnel.Config{Name: name, Side: s.Side, Credentials: creds, Status: health, Stunnel: s.StunnelSide}
 	server := tunnel.Identity(s.Env, name, tunnel.Server, "")
 	switch s.Side {
 	case spec.TunnelServer:
@@ -70,7 +70,9 @@ func Config(name string, s *spec.Tunnel) (*tunnel.Config, error) {
 	return c, nil
 }
 
-// Tunnel is one side of a link.
+// Tunnel is one side of a link. A side that stunnel4 runs (Stunnel in its
+// configuration) has its configuration and credentials only: no unit, and
+// a unit of tend's left from before is stopped and removed.
 type Tunnel struct {
 	name                      string
 	conf                      *tunnel.Config
@@ -139,6 +141,12 @@ func New(name string, s *spec.Tunnel) (*Tunnel, error) {
 	}
 	cc := root("0600")
 	cc.Content = s.CA + s.Cert + s.Key
+	if s.StunnelSide {
+		// stunnel's order: its cert option wants the certificate first
+		// (then its chain, and the key it reads from the same file), and
+		// its CAfile trusts the CA in it.
+		cc.Content = s.Cert + s.CA + s.Key
+	}
 	if t.credsFile, err = file.NewFile(c.Credentials, cc); err != nil {
 		return nil, err
 	}
@@ -161,8 +169,18 @@ func (t *Tunnel) parts() []part {
 	for _, d := range t.dirs {
 		ps = append(ps, part{"directory", d, false})
 	}
+	if t.conf.Stunnel {
+		return append(ps, part{"config", t.confFile, false}, part{"credentials", t.credsFile, true})
+	}
 	return append(ps, part{"binary", scheduled.SelfBinary(), false}, part{"config", t.confFile, false},
 		part{"credentials", t.credsFile, true}, part{"unit", t.unit, false})
+}
+
+// daemonLeft reports whether tend's own daemon of the link is installed:
+// a side that stunnel4 runs now removes it.
+func (t *Tunnel) daemonLeft() bool {
+	_, err := os.Lstat(filepath.Join(timer.UnitDir, Unit(t.name)))
+	return err == nil
 }
 
 // state asks systemd whether the link's unit is enabled and active.
@@ -204,6 +222,15 @@ func (t *Tunnel) Check(ctx context.Context) (*resource.Change, error) {
 	if c == nil {
 		c = &resource.Change{Action: resource.Update}
 	}
+	if t.conf.Stunnel {
+		if t.daemonLeft() {
+			c.Add("tend daemon", Unit(t.name), "(removed: stunnel4 runs this side)")
+		}
+		if len(c.Fields) == 0 {
+			return nil, nil
+		}
+		return c, nil
+	}
 	enabled, active := state(ctx, Unit(t.name))
 	c.Add("enabled", fmt.Sprint(enabled), "true")
 	c.Add("active", fmt.Sprint(active), "true")
@@ -236,6 +263,9 @@ func (t *Tunnel) Apply(ctx context.Context, _ *resource.Change) error {
 		}
 		changed[p.name] = true
 	}
+	if t.conf.Stunnel {
+		return t.applyStunnel(ctx, changed["credentials"])
+	}
 	unit := Unit(t.name)
 	if changed["unit"] {
 		if _, err := resource.Command(ctx, "systemctl", "daemon-reload"); err != nil {
@@ -262,6 +292,33 @@ func (t *Tunnel) Apply(ctx context.Context, _ *resource.Change) error {
 		}
 	}
 	return t.confirm(ctx)
+}
+
+// applyStunnel finishes a side that stunnel4 runs: tend's own daemon of
+// the link goes, and a running stunnel@NAME is told (SIGHUP: it reads its
+// configuration and certificates again, open connections stay) when its
+// credentials changed.
+func (t *Tunnel) applyStunnel(ctx context.Context, renewed bool) error {
+	if t.daemonLeft() {
+		unit := Unit(t.name)
+		if _, err := resource.Command(ctx, "systemctl", "disable", "--now", unit); err != nil {
+			return err
+		}
+		if err := os.Remove(filepath.Join(timer.UnitDir, unit)); err != nil {
+			return err
+		}
+		if _, err := resource.Command(ctx, "systemctl", "daemon-reload"); err != nil {
+			return err
+		}
+		os.Remove(t.conf.Status)
+	}
+	su := tunnel.StunnelUnit(t.name)
+	if _, active := state(ctx, su); renewed && active {
+		if _, err := resource.Command(ctx, "systemctl", "kill", "--signal=HUP", su); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // confirm waits until the daemon records that it serves the desired
