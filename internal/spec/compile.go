@@ -173,7 +173,7 @@ func (c *compiler) render(d *Resource, key, text, what string) string {
 		return text
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, c.data); err != nil {
+	if err := c.execute(t, &b); err != nil {
 		p, msg := templateErrPos(err)
 		c.errs.add(inlinePos(d.src, n, p), "%s: %s (%s)", what, msg, c.where())
 		return text
@@ -189,7 +189,7 @@ func (c *compiler) renderFile(d *Resource, role, rel, field string) (string, boo
 		return "", false
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, c.data); err != nil {
+	if err := c.execute(t, &b); err != nil {
 		p, msg := templateErrPos(err)
 		c.errs.add(Pos{File: t.Name(), Line: p.Line, Col: p.Col}, "%s (%s %s, %s)", msg, d.Kind, d.Name, c.where())
 		return "", false
@@ -261,7 +261,7 @@ func (c *compiler) handler(hs []*Handler, d *Handler) []*Handler {
 	h := *d
 	if t := c.repo.inline[d.node]; t != nil {
 		var b strings.Builder
-		if err := t.Execute(&b, c.data); err != nil {
+		if err := c.execute(t, &b); err != nil {
 			p, msg := templateErrPos(err)
 			c.errs.add(inlinePos(d.src, d.node, p), "handler %s: service: %s (%s)", d.Name, msg, c.where())
 			return hs

@@ -643,7 +643,7 @@ func (l *loader) templates(role string) {
 			l.errs.add(Pos{File: name}, "cannot read: %v", errors.Unwrap(err))
 			return nil
 		}
-		t, err := template.New(name).Option("missingkey=error").Parse(string(data))
+		t, err := template.New(name).Funcs(parseFuncs).Option("missingkey=error").Parse(string(data))
 		if err != nil {
 			p, msg := templateErrPos(err)
 			l.errs.add(Pos{File: name, Line: p.Line, Col: p.Col}, "template: %s", msg)
@@ -661,7 +661,7 @@ func (l *loader) parseInline(f *source, n *yaml.Node, what string) {
 	if n == nil || n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "{{") {
 		return
 	}
-	t, err := template.New("inline").Option("missingkey=error").Parse(n.Value)
+	t, err := template.New("inline").Funcs(parseFuncs).Option("missingkey=error").Parse(n.Value)
 	if err != nil {
 		p, msg := templateErrPos(err)
 		l.errs.add(inlinePos(f, n, p), "%s: template: %s", what, msg)
