@@ -86,7 +86,7 @@ func Desired(h *spec.Host) (*wire.Desired, error) {
 		d.Resources = append(d.Resources, it)
 	}
 	for _, hd := range h.Handlers {
-		d.Handlers = append(d.Handlers, wire.Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action})
+		d.Handlers = append(d.Handlers, wire.Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action, Command: hd.Command})
 	}
 	return d, nil
 }

@@ -268,9 +268,24 @@ func (c *compiler) handler(hs []*Handler, d *Handler) []*Handler {
 		}
 		h.Service = b.String()
 	}
+	if t := c.repo.inline[d.cmd]; t != nil {
+		var b strings.Builder
+		if err := c.execute(t, &b); err != nil {
+			p, msg := templateErrPos(err)
+			c.errs.add(inlinePos(d.src, d.cmd, p), "handler %s: command: %s (%s)", d.Name, msg, c.where())
+			return hs
+		}
+		h.Command = b.String()
+	}
+	for _, v := range c.secretValues {
+		if h.Command != "" && strings.Contains(h.Command, v) {
+			c.errs.add(inlinePos(d.src, d.cmd, Pos{}), "handler %s: command holds a secret value: it would be in the host's process list; give the secret to the command in a file (an envdir, a file resource with mode 0600) (%s)", d.Name, c.where())
+			return hs
+		}
+	}
 	for _, prev := range hs {
 		if prev.Name == h.Name {
-			if prev.Service != h.Service || prev.Action != h.Action {
+			if prev.Service != h.Service || prev.Action != h.Action || prev.Command != h.Command {
 				c.errs.add(h.Pos, "handler %s conflicts with the handler of the same name at %s (%s)", h.Name, prev.Pos, c.where())
 			}
 			return hs

@@ -66,7 +66,9 @@ func templateFuncs(taint func(in []any, out string) string) template.FuncMap {
 		},
 		// quote: a double-quoted string with Go/JSON-style escapes, for
 		// configuration files.
-		"quote": str(func(a []any) (string, error) { return oneArg("quote", a, func(s string) string { return fmt.Sprintf("%q", s) }) }),
+		"quote": str(func(a []any) (string, error) {
+			return oneArg("quote", a, func(s string) string { return fmt.Sprintf("%q", s) })
+		}),
 		// squote: one argument for a POSIX shell, in single quotes.
 		"squote": str(func(a []any) (string, error) {
 			return oneArg("squote", a, func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" })

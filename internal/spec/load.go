@@ -470,7 +470,7 @@ func (l *loader) role(r *Role) {
 	}
 }
 
-var handlerFields = []string{"service", "action"}
+var handlerFields = []string{"service", "action", "command"}
 
 func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 	if !f.checkName(fd.k, "handler", fd.key) {
@@ -484,6 +484,10 @@ func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 			h.Service, _ = f.str(x.v, what+": service")
 			h.node = x.v
 			l.parseInline(f, x.v, what+": service")
+		case "command":
+			h.Command, _ = f.str(x.v, what+": command")
+			h.cmd = x.v
+			l.parseInline(f, x.v, what+": command")
 		case "action":
 			if s, ok := f.str(x.v, what+": action"); ok {
 				if s != "reload" && s != "restart" {
@@ -495,8 +499,17 @@ func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 			f.unknown(x, what, handlerFields)
 		}
 	}
-	if h.node == nil || h.Action == "" {
-		f.errf(fd.k, "%s: service and action (reload or restart) are required", what)
+	switch {
+	case h.cmd != nil && (h.node != nil || h.Action != ""):
+		f.errf(fd.k, "%s: a handler runs a command or acts on a service, not both", what)
+		return nil
+	case h.cmd != nil:
+		if strings.TrimSpace(h.Command) == "" {
+			f.errf(h.cmd, "%s: command is empty", what)
+			return nil
+		}
+	case h.node == nil || h.Action == "":
+		f.errf(fd.k, "%s: service and action (reload or restart) are required, or a command", what)
 		return nil
 	}
 	return h
@@ -799,7 +812,7 @@ func checkResources(repo *Repo, roles []string, errs *ErrorList, id func(*Resour
 	handlers := map[string]*Handler{}
 	for _, name := range roles {
 		for _, h := range repo.Roles[name].Handlers {
-			if prev := handlers[h.Name]; prev != nil && (prev.Service != h.Service || prev.Action != h.Action) {
+			if prev := handlers[h.Name]; prev != nil && (prev.Service != h.Service || prev.Action != h.Action || prev.Command != h.Command) {
 				errs.add(h.Pos, "handler %s conflicts with the handler of the same name at %s", h.Name, prev.Pos)
 				continue
 			}

@@ -46,6 +46,8 @@ func kinds() map[Kind]func() Spec {
 		KindSite:             func() Spec { return new(Site) },
 		KindCertificate:      func() Spec { return new(Certificate) },
 		KindTunnel:           func() Spec { return new(Tunnel) },
+		KindBlock:            func() Spec { return new(Block) },
+		KindLine:             func() Spec { return new(Line) },
 	}
 }
 

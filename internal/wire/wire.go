@@ -84,6 +84,8 @@ type Handler struct {
 	Name    string `json:"name"`
 	Service string `json:"service"`
 	Action  string `json:"action"` // reload or restart
+	// Command, instead of Service and Action: run with sh -c as root.
+	Command string `json:"command,omitempty"`
 }
 
 // Mode is what a run does.
