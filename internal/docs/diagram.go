@@ -1,0 +1,335 @@
+package docs
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"tend/internal/spec"
+)
+
+// The diagram is a Mermaid flowchart, which GitHub and GitLab draw where
+// the page is shown. It keeps to the simple subset both render: a
+// subgraph per provider and location holding its hosts, plain nodes for
+// the Internet, outside networks and stores, and one edge per pair of
+// nodes and kind of flow, its label listing every port, so that twenty
+// hosts stay readable (an edge per rule would draw dozens of lines).
+
+// Edge styles, one per kind of flow.
+const (
+	flowTraffic = "-->"  // who may connect: site requests, firewall allowances, forwards
+	flowTunnel  = "==>"  // a tunnel, from its clients to its server
+	flowData    = "-.->" // backups and replicas to their stores
+)
+
+type node struct {
+	id, label string
+	shape     string // "host", "internet", "net", "store"
+}
+
+type edge struct {
+	from, to, style string
+	labels          []string
+}
+
+type graph struct {
+	nodes map[string]*node
+	edges map[[3]string]*edge
+}
+
+func (g *graph) add(n *node) string {
+	if g.nodes[n.id] == nil {
+		g.nodes[n.id] = n
+	}
+	return n.id
+}
+
+func (g *graph) link(from, to, style, label string) {
+	if from == to {
+		return
+	}
+	k := [3]string{from, to, style}
+	e := g.edges[k]
+	if e == nil {
+		e = &edge{from: from, to: to, style: style}
+		g.edges[k] = e
+	}
+	if !slices.Contains(e.labels, label) {
+		e.labels = append(e.labels, label)
+	}
+}
+
+// nodeID makes a Mermaid node id from a kind and a name: letters, digits
+// and '_' only, so that no name can be read as syntax (end, graph...).
+func nodeID(prefix, name string) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			b.WriteRune(c)
+		default:
+			fmt.Fprintf(&b, "_%x_", c)
+		}
+	}
+	return b.String()
+}
+
+func hostID(name string) string { return nodeID("h_", name) }
+
+const internetID = "internet"
+
+func (m *model) flows() *graph {
+	g := &graph{nodes: map[string]*node{}, edges: map[[3]string]*edge{}}
+	for _, h := range m.hosts {
+		g.add(&node{id: hostID(h.Name), label: hostLabel(h, m.env.Host(h.Name).Roles), shape: "host"})
+	}
+	// source returns the node a firewall source or allowlist entry comes
+	// from: a host of the environment, the Internet, or a network.
+	source := func(s spec.Source) string {
+		if s.Any {
+			return g.add(&node{id: internetID, label: "Internet", shape: "internet"})
+		}
+		if h := m.sourceHost(s); h != "" {
+			return hostID(h)
+		}
+		return g.add(&node{id: nodeID("n_", s.String()), label: s.String(), shape: "net"})
+	}
+	sources := func(from []spec.Source) []string {
+		if len(from) == 0 {
+			return []string{source(spec.Source{Any: true})}
+		}
+		var out []string
+		for _, s := range from {
+			out = append(out, source(s))
+		}
+		return out
+	}
+	for _, h := range m.hosts {
+		me := hostID(h.Name)
+		for _, r := range h.Resources {
+			if r.State == spec.StateAbsent {
+				continue
+			}
+			switch s := r.Spec.(type) {
+			case *spec.Site:
+				var allow []spec.Source
+				for _, a := range s.Allow {
+					if src, err := spec.ParseSource(a); err == nil {
+						allow = append(allow, src)
+					}
+				}
+				ports := strconv.Itoa(s.HTTPPort)
+				if s.HasTLS() {
+					ports += "," + strconv.Itoa(s.HTTPSPort)
+				}
+				for _, from := range sources(allow) {
+					g.link(from, me, flowTraffic, "site "+r.Name+" tcp "+ports)
+				}
+				ups := slices.Clone(s.Upstreams)
+				for _, l := range s.Locations {
+					ups = append(ups, l.Upstreams...)
+				}
+				for _, u := range ups {
+					addrs := s.Resolved[u]
+					if len(addrs) == 0 {
+						addrs = []string{u}
+					}
+					for _, a := range addrs {
+						to, port := m.hostOfPort(a)
+						if to == "" {
+							if loopback(a) {
+								continue // the host's own service
+							}
+							g.add(&node{id: nodeID("n_", a), label: a, shape: "net"})
+							g.link(me, nodeID("n_", a), flowTraffic, "proxy "+r.Name)
+							continue
+						}
+						g.link(me, hostID(to), flowTraffic, "proxy "+r.Name+" :"+port)
+					}
+				}
+			case *spec.Firewall:
+				// The openings tend adds are drawn from what needs them
+				// (sites, tunnels), or are its own SSH, on every host.
+				added := generated(h)
+				for _, e := range s.Allow {
+					rule, err := spec.ParseRule(e)
+					if err != nil || added[rule.Comment] {
+						continue
+					}
+					for _, from := range sources(rule.From) {
+						g.link(from, me, flowTraffic, rule.Proto+" "+portsText(rule.Ports))
+					}
+				}
+				for _, e := range s.Forward {
+					fw, err := spec.ParseForward(e)
+					if err != nil {
+						continue
+					}
+					label := fmt.Sprintf("%s %d", fw.Proto, fw.Port)
+					for _, from := range sources(fw.From) {
+						g.link(from, me, flowTraffic, label)
+					}
+					g.link(me, source(fw.To), flowTraffic, fmt.Sprintf("forward %s %d to %d", fw.Proto, fw.Port, fw.ToPort))
+				}
+				for _, n := range s.NAT {
+					g.link(source(mustSource(n)), me, flowTraffic, "NAT out")
+				}
+			case *spec.Tunnel:
+				if s.Side == spec.TunnelServer {
+					for _, p := range s.Peers {
+						g.link(hostID(p), me, flowTunnel, "tunnel "+r.Name+" :"+strconv.Itoa(s.Port))
+					}
+				}
+			case *spec.PostgresBackup:
+				g.link(me, g.add(storeNode(s.Store)), flowData, "pitr "+r.Name)
+			case *spec.FileBackup:
+				g.link(me, g.add(storeNode(s.Store)), flowData, "snapshots "+r.Name)
+			case *spec.Replica:
+				if s.FromDir != "" {
+					src := s.FromDir[strings.Index(s.FromDir, "@")+1:]
+					src = src[:strings.LastIndex(src, ":")]
+					if h := m.hostOf(src); h != "" {
+						g.link(hostID(h), me, flowData, "replica "+r.Name)
+					} else {
+						g.link(g.add(&node{id: nodeID("n_", src), label: src, shape: "net"}), me, flowData, "replica "+r.Name)
+					}
+					continue
+				}
+				g.link(g.add(storeNode(s.From)), me, flowData, "replica "+r.Name)
+				g.link(me, g.add(storeNode(s.To)), flowData, "replica "+r.Name)
+			}
+		}
+	}
+	return g
+}
+
+// generated returns the comments of the firewall entries tend adds to the
+// host's ruleset itself: its own SSH port and the openings of the host's
+// other resources (spec.Opener).
+func generated(h *spec.Host) map[string]bool {
+	out := map[string]bool{"tend ssh": true}
+	for _, r := range h.Resources {
+		if o, ok := r.Spec.(spec.Opener); ok && r.State != spec.StateAbsent {
+			for _, op := range o.Openings(h) {
+				out[op.What] = true
+			}
+		}
+	}
+	return out
+}
+
+func mustSource(s string) spec.Source {
+	src, _ := spec.ParseSource(s)
+	return src
+}
+
+func loopback(ap string) bool {
+	a, err := netip.ParseAddrPort(ap)
+	return err == nil && a.Addr().IsLoopback() || strings.HasPrefix(ap, "localhost:")
+}
+
+func storeNode(u string) *node {
+	n := storeName(u)
+	return &node{id: nodeID("s_", n), label: n, shape: "store"}
+}
+
+// hostLabel is a host's name, address and the roles it declares (not
+// those they require: the host table lists every one).
+func hostLabel(h *spec.Host, declared []string) string {
+	parts := []string{h.Name, h.Address}
+	if len(declared) > 0 {
+		parts = append(parts, strings.Join(declared, ", "))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// group is a host's subgraph: its provider and location.
+func group(h *spec.Host) string {
+	switch {
+	case h.Provider != "" && h.Location != "":
+		return h.Provider + " · " + h.Location
+	case h.Provider != "":
+		return h.Provider
+	case h.Location != "":
+		return h.Location
+	}
+	return ""
+}
+
+// diagram writes the Mermaid block.
+func (m *model) diagram(b *bytes.Buffer) {
+	g := m.flows()
+	b.WriteString("\n## Diagram\n\nHosts grouped by provider and location; solid arrows: who may connect (labelled with the ports); thick: tunnels; dotted: backups and replicas to their stores.\n\n")
+	b.WriteString("```mermaid\n")
+	b.WriteString(m.mermaid(g))
+	b.WriteString("```\n")
+}
+
+func (m *model) mermaid(g *graph) string {
+	var b strings.Builder
+	b.WriteString("flowchart LR\n")
+	groups := map[string][]*spec.Host{}
+	for _, h := range m.hosts {
+		groups[group(h)] = append(groups[group(h)], h)
+	}
+	for i, name := range sortedKeys(groups) {
+		indent := "  "
+		if name != "" {
+			fmt.Fprintf(&b, "  subgraph g%d[%s]\n", i, quote(name))
+			indent = "    "
+		}
+		for _, h := range groups[name] {
+			fmt.Fprintf(&b, "%s%s\n", indent, shape(g.nodes[hostID(h.Name)]))
+		}
+		if name != "" {
+			b.WriteString("  end\n")
+		}
+	}
+	for _, id := range sortedKeys(g.nodes) {
+		if n := g.nodes[id]; n.shape != "host" {
+			fmt.Fprintf(&b, "  %s\n", shape(n))
+		}
+	}
+	var es []*edge
+	for _, e := range g.edges {
+		es = append(es, e)
+	}
+	slices.SortFunc(es, func(a, b *edge) int {
+		return strings.Compare(a.from+" "+a.to+" "+a.style, b.from+" "+b.to+" "+b.style)
+	})
+	for _, e := range es {
+		labels := slices.Clone(e.labels)
+		slices.Sort(labels)
+		fmt.Fprintf(&b, "  %s %s|%s| %s\n", e.from, e.style, quote(strings.Join(labels, "\n")), e.to)
+	}
+	return b.String()
+}
+
+func shape(n *node) string {
+	q := quote(n.label)
+	switch n.shape {
+	case "internet":
+		return n.id + "((" + q + "))"
+	case "store":
+		return n.id + "[(" + q + ")]"
+	case "net":
+		return n.id + "([" + q + "])"
+	}
+	return n.id + "[" + q + "]"
+}
+
+// quote makes a Mermaid label: in double quotes, with what Mermaid would
+// read as syntax or HTML written as entity codes, and lines joined by
+// <br/>.
+func quote(s string) string {
+	r := strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;", "#", "#35;", "`", "#96;")
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		lines = append(lines, r.Replace(oneLine(l)))
+	}
+	return `"` + strings.Join(lines, "<br/>") + `"`
+}
