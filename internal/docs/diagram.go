@@ -276,10 +276,16 @@ func (m *model) mermaid(g *graph) string {
 	for _, h := range m.hosts {
 		groups[group(h)] = append(groups[group(h)], h)
 	}
+	groupOf, size := map[string]string{}, map[string]int{}
 	for i, name := range sortedKeys(groups) {
 		indent := "  "
 		if name != "" {
-			fmt.Fprintf(&b, "  subgraph g%d[%s]\n", i, quote(name))
+			gid := "g" + strconv.Itoa(i)
+			for _, h := range groups[name] {
+				groupOf[hostID(h.Name)] = gid
+			}
+			size[gid] = len(groups[name])
+			fmt.Fprintf(&b, "  subgraph %s[%s]\n", gid, quote(name))
 			indent = "    "
 		}
 		for _, h := range groups[name] {
@@ -296,17 +302,66 @@ func (m *model) mermaid(g *graph) string {
 	}
 	var es []*edge
 	for _, e := range g.edges {
-		es = append(es, e)
-	}
-	slices.SortFunc(es, func(a, b *edge) int {
-		return strings.Compare(a.from+" "+a.to+" "+a.style, b.from+" "+b.to+" "+b.style)
-	})
-	for _, e := range es {
 		labels := slices.Clone(e.labels)
 		slices.Sort(labels)
-		fmt.Fprintf(&b, "  %s %s|%s| %s\n", e.from, e.style, quote(strings.Join(labels, "\n")), e.to)
+		es = append(es, &edge{from: e.from, to: e.to, style: e.style, labels: labels})
+	}
+	es = collapse(es, groupOf, size, true)
+	es = collapse(es, groupOf, size, false)
+	for _, e := range es {
+		fmt.Fprintf(&b, "  %s %s|%s| %s\n", e.from, e.style, quote(strings.Join(e.labels, "\n")), e.to)
 	}
 	return b.String()
+}
+
+// collapse draws the edges that reach every host of a subgraph (with
+// toSide; else that leave every host of it) from the same node, in the
+// same style and with the same labels, as one edge to (from) the
+// subgraph: a port open on every host to the monitoring hosts is one
+// line per location, not one per host. It returns the edges sorted.
+func collapse(es []*edge, groupOf map[string]string, size map[string]int, toSide bool) []*edge {
+	type key struct{ other, style, labels, group string }
+	count := map[key]int{}
+	keyOf := func(e *edge) (key, bool) {
+		end, other := e.from, e.to
+		if toSide {
+			end, other = e.to, e.from
+		}
+		gid := groupOf[end]
+		if gid == "" || size[gid] < 2 {
+			return key{}, false
+		}
+		return key{other, e.style, strings.Join(e.labels, "\n"), gid}, true
+	}
+	for _, e := range es {
+		if k, ok := keyOf(e); ok {
+			count[k]++
+		}
+	}
+	var out []*edge
+	done := map[key]bool{}
+	for _, e := range es {
+		k, ok := keyOf(e)
+		if !ok || count[k] < size[k.group] {
+			out = append(out, e)
+			continue
+		}
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		c := *e
+		if toSide {
+			c.to = k.group
+		} else {
+			c.from = k.group
+		}
+		out = append(out, &c)
+	}
+	slices.SortFunc(out, func(a, b *edge) int {
+		return strings.Compare(a.from+" "+a.to+" "+a.style, b.from+" "+b.to+" "+b.style)
+	})
+	return out
 }
 
 func shape(n *node) string {

@@ -1,0 +1,241 @@
+package docs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// checkMermaid checks a Mermaid block against the subset of the flowchart
+// grammar the page uses (no mmdc in Debian to run Mermaid itself):
+// flowchart LR, subgraph ID["label"] ... end, nodes ID["l"], ID(("l")),
+// ID[("l")], ID(["l"]), and edges ID -->|"l"| ID (==>, -.->). Labels are
+// quoted and hold no quote nor tag but <br/>; ids are letters, digits and
+// '_', never a keyword; every node is declared once, in at most one
+// subgraph, before the edges; every edge joins declared nodes or
+// subgraphs. It returns the subgraph of each host node and the edges.
+func checkMermaid(t *testing.T, block string) (groupOf map[string]string, edges [][3]string) {
+	t.Helper()
+	const label = `"(?:[^"<>]|<br/>)*"`
+	var (
+		idRE       = `([A-Za-z][A-Za-z0-9_]*)`
+		subgraphRE = regexp.MustCompile(`^subgraph ` + idRE + `\[` + label + `\]$`)
+		nodeRE     = regexp.MustCompile(`^` + idRE + `(\[` + label + `\]|\(\(` + label + `\)\)|\[\(` + label + `\)\]|\(\[` + label + `\]\))$`)
+		edgeRE     = regexp.MustCompile(`^` + idRE + ` (-->|==>|-\.->)\|(` + label + `)\| ` + idRE + `$`)
+		keywords   = []string{"end", "subgraph", "graph", "flowchart", "style", "classDef", "class", "click", "linkStyle", "direction", "default"}
+	)
+	lines := strings.Split(strings.TrimRight(block, "\n"), "\n")
+	if len(lines) == 0 || lines[0] != "flowchart LR" {
+		t.Fatalf("mermaid: first line %q, want flowchart LR", lines[0])
+	}
+	declared := map[string]bool{}
+	groupOf = map[string]string{}
+	var open []string
+	members := map[string]int{}
+	inEdges := false
+	declare := func(id string, n int) {
+		if slices.Contains(keywords, id) {
+			t.Errorf("mermaid line %d: id %q is a keyword", n, id)
+		}
+		if declared[id] {
+			t.Errorf("mermaid line %d: %s declared twice", n, id)
+		}
+		declared[id] = true
+	}
+	for i, raw := range lines[1:] {
+		n := i + 2
+		l := strings.TrimSpace(raw)
+		switch m := []([]string){subgraphRE.FindStringSubmatch(l), nodeRE.FindStringSubmatch(l), edgeRE.FindStringSubmatch(l)}; {
+		case l == "end":
+			if len(open) == 0 {
+				t.Fatalf("mermaid line %d: end without subgraph", n)
+			}
+			if members[open[len(open)-1]] == 0 {
+				t.Errorf("mermaid line %d: empty subgraph", n)
+			}
+			open = open[:len(open)-1]
+		case m[0] != nil:
+			if inEdges || len(open) > 0 {
+				t.Errorf("mermaid line %d: subgraph after the edges or nested", n)
+			}
+			declare(m[0][1], n)
+			open = append(open, m[0][1])
+		case m[1] != nil:
+			if inEdges {
+				t.Errorf("mermaid line %d: node after the edges", n)
+			}
+			declare(m[1][1], n)
+			if len(open) > 0 {
+				groupOf[m[1][1]] = open[len(open)-1]
+				members[open[len(open)-1]]++
+			}
+		case m[2] != nil:
+			inEdges = true
+			if len(open) > 0 {
+				t.Errorf("mermaid line %d: edge inside a subgraph", n)
+			}
+			for _, id := range []string{m[2][1], m[2][4]} {
+				if !declared[id] {
+					t.Errorf("mermaid line %d: edge to undeclared %s", n, id)
+				}
+			}
+			edges = append(edges, [3]string{m[2][1], m[2][2], m[2][4]})
+		default:
+			t.Errorf("mermaid line %d: not in the grammar: %q", n, raw)
+		}
+	}
+	if len(open) > 0 {
+		t.Errorf("mermaid: subgraph %s not closed", open[0])
+	}
+	return groupOf, edges
+}
+
+// mermaidBlock returns the page's one Mermaid block.
+func mermaidBlock(t *testing.T, page string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(page, "\n```mermaid\n")
+	block, _, ok2 := strings.Cut(rest, "\n```\n")
+	if !ok || !ok2 || strings.Contains(rest[len(block):], "```mermaid") {
+		t.Fatalf("the page has no single mermaid block")
+	}
+	return block
+}
+
+// TestMermaidChecker: the checker refuses what Mermaid would misread.
+func TestMermaidChecker(t *testing.T) {
+	for _, bad := range []string{
+		"flowchart LR\n  end[\"x\"]\n",                             // a keyword as id
+		"flowchart LR\n  a[\"x\"]\n  a --> b\n",                    // unlabelled, undeclared
+		"flowchart LR\n  a[\"say \"hi\"\"]\n",                      // a raw quote
+		"flowchart LR\n  subgraph g[\"x\"]\n  a[\"x\"]\n",          // not closed
+		"flowchart LR\n  a[\"x\"]\n  a -->|\"p\"| a\n  b[\"y\"]\n", // node after edges
+	} {
+		ft := &testing.T{}
+		done := make(chan struct{})
+		go func() { defer close(done); checkMermaid(ft, bad) }()
+		<-done
+		if !ft.Failed() {
+			t.Errorf("checker accepted %q", bad)
+		}
+	}
+}
+
+// TestDiagramOf20Hosts generates a 20-host infrastructure over four
+// locations (web, app, db with a tunnel and its standby, mail, storage, and a monitoring
+// port open on every host to the monitoring hosts) and checks that its
+// diagram is valid in the grammar, that every host is a node in its
+// location's subgraph, and that it stays readable: one edge per pair of
+// nodes and kind of flow, and a port open on every host of a location
+// drawn once for each location that holds no monitoring host (an edge
+// from a node into its own subgraph would not lay out).
+func TestDiagramOf20Hosts(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tend.yaml", "name: big\n")
+	locations := []string{"ovh roubaix", "ovh gravelines", "gandi paris", "moji paris"}
+	roles := []string{"web", "web", "app", "app", "app", "app", "app", "app", "db", "standby", "mail", "mail", "storage", "storage", "monitor", "monitor", "app", "app", "app", "app"}
+	var env strings.Builder
+	env.WriteString("hosts:\n")
+	for i, role := range roles {
+		loc := strings.Fields(locations[i%len(locations)])
+		fmt.Fprintf(&env, "  %s%d:\n    address: 10.0.%d.%d\n    provider: %s\n    location: %s\n    roles: [%s]\n", role, i, i%4, 10+i, loc[0], loc[1], role)
+	}
+	write("environments/production.yaml", env.String())
+	write("roles/base/role.yaml", "resources:\n  - firewall: base\n    allow: [tcp 9100 from role:monitor]\n")
+	write("roles/web/role.yaml", "requires: [base]\nresources:\n  - site: www\n    server_names: [big.example.org]\n    upstreams: [\"role:app:8080\"]\n")
+	write("roles/app/role.yaml", "requires: [base]\nresources:\n  - package: python3\n")
+	write("roles/db/role.yaml", `requires: [base]
+resources:
+  - tunnel: pg
+    to: 127.0.0.1:5432
+    port: 7432
+    clients: [app]
+    listen: 127.0.0.1:5432
+  - postgres_backup: main
+    store: s3://backups/big/pitr
+    recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+`)
+	write("roles/standby/role.yaml", "requires: [base]\nresources:\n  - package: postgresql\n")
+	write("roles/mail/role.yaml", "requires: [base]\nresources:\n  - firewall: mail\n    allow: [tcp 25]\n")
+	write("roles/storage/role.yaml", "requires: [base]\nresources:\n  - replica: pitr\n    from: s3://backups/big/pitr\n    to: file:///srv/replica/pitr\n")
+	write("roles/monitor/role.yaml", "requires: [base]\nresources:\n  - package: prometheus\n")
+	r := load(t, dir)
+	page, err := Render(r, "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groupOf, edges := checkMermaid(t, mermaidBlock(t, string(page)))
+	groups := map[string]bool{}
+	for i, role := range roles {
+		id := hostID(fmt.Sprintf("%s%d", role, i))
+		if groupOf[id] == "" {
+			t.Errorf("%s is in no subgraph", id)
+		}
+		groups[groupOf[id]] = true
+	}
+	if len(groups) != len(locations) {
+		t.Errorf("%d subgraphs, want one per location (%d)", len(groups), len(locations))
+	}
+	seen := map[[3]string]bool{}
+	for _, e := range edges {
+		if seen[e] {
+			t.Errorf("two edges %v: one per pair and kind of flow", e)
+		}
+		seen[e] = true
+	}
+	// Two monitoring hosts reach port 9100 on the 19 others: the
+	// locations they are not in are drawn as one line each, so there are
+	// fewer lines than hosts reached.
+	monitor := 0
+	for _, e := range edges {
+		if strings.HasPrefix(e[0], "h_monitor") && e[1] == "-->" {
+			monitor++
+		}
+	}
+	if monitor >= 2*(len(roles)-1) {
+		t.Errorf("%d edges from the monitoring hosts: the port open everywhere is not drawn per location", monitor)
+	}
+	if !slices.Contains(edges, [3]string{"h_monitor14", "-->", groupOf["h_app4"]}) {
+		t.Errorf("no edge from monitor14 to the subgraph of app4")
+	}
+	if len(edges) > 3*len(roles) {
+		t.Errorf("%d edges for %d hosts: unreadable", len(edges), len(roles))
+	}
+	// Every app host reaches the database through the tunnel, itself or
+	// as a whole location.
+	for i, role := range roles {
+		if role != "app" {
+			continue
+		}
+		id := hostID(fmt.Sprintf("app%d", i))
+		if !slices.ContainsFunc(edges, func(e [3]string) bool {
+			return e[1] == "==>" && (e[0] == id || e[0] == groupOf[id])
+		}) {
+			t.Errorf("no tunnel edge from %s", id)
+		}
+	}
+	t.Logf("20 hosts: %d edges", len(edges))
+}
+
+// TestExampleDiagrams: the diagram of every committed page is valid.
+func TestExampleDiagrams(t *testing.T) {
+	for repo := range cases(t) {
+		files, err := Generate(load(t, repo), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			checkMermaid(t, mermaidBlock(t, string(f.Data)))
+		}
+	}
+}
