@@ -276,24 +276,56 @@ func (m *model) mermaid(g *graph) string {
 	for _, h := range m.hosts {
 		groups[group(h)] = append(groups[group(h)], h)
 	}
-	groupOf, size := map[string]string{}, map[string]int{}
+	// Two levels of subgraphs: the location, and within it the hosts
+	// that declare the same roles, when there are two or more of them
+	// beside other hosts (the app servers of a location). parent maps a
+	// node or inner subgraph to the subgraph holding it; size counts what
+	// each subgraph holds directly.
+	parent, size := map[string]string{}, map[string]int{}
 	for i, name := range sortedKeys(groups) {
-		indent := "  "
-		if name != "" {
-			gid := "g" + strconv.Itoa(i)
-			for _, h := range groups[name] {
-				groupOf[hostID(h.Name)] = gid
+		hosts := groups[name]
+		if name == "" {
+			for _, h := range hosts {
+				fmt.Fprintf(&b, "  %s\n", shape(g.nodes[hostID(h.Name)]))
 			}
-			size[gid] = len(groups[name])
-			fmt.Fprintf(&b, "  subgraph %s[%s]\n", gid, quote(name))
-			indent = "    "
+			continue
 		}
-		for _, h := range groups[name] {
-			fmt.Fprintf(&b, "%s%s\n", indent, shape(g.nodes[hostID(h.Name)]))
+		gid := "g" + strconv.Itoa(i)
+		fmt.Fprintf(&b, "  subgraph %s[%s]\n", gid, quote(name))
+		var keys []string
+		clusters := map[string][]*spec.Host{}
+		for _, h := range hosts {
+			k := strings.Join(m.env.Host(h.Name).Roles, ", ")
+			if clusters[k] == nil {
+				keys = append(keys, k)
+			}
+			clusters[k] = append(clusters[k], h)
 		}
-		if name != "" {
-			b.WriteString("  end\n")
+		for j, k := range keys {
+			c := clusters[k]
+			if len(c) < 2 || len(c) == len(hosts) {
+				for _, h := range c {
+					fmt.Fprintf(&b, "    %s\n", shape(g.nodes[hostID(h.Name)]))
+					parent[hostID(h.Name)] = gid
+					size[gid]++
+				}
+				continue
+			}
+			cid := gid + "_" + strconv.Itoa(j)
+			label := k
+			if label == "" {
+				label = "no roles"
+			}
+			fmt.Fprintf(&b, "    subgraph %s[%s]\n", cid, quote(label))
+			for _, h := range c {
+				fmt.Fprintf(&b, "      %s\n", shape(g.nodes[hostID(h.Name)]))
+				parent[hostID(h.Name)] = cid
+			}
+			b.WriteString("    end\n")
+			parent[cid], size[cid] = gid, len(c)
+			size[gid]++
 		}
+		b.WriteString("  end\n")
 	}
 	for _, id := range sortedKeys(g.nodes) {
 		if n := g.nodes[id]; n.shape != "host" {
@@ -306,8 +338,12 @@ func (m *model) mermaid(g *graph) string {
 		slices.Sort(labels)
 		es = append(es, &edge{from: e.from, to: e.to, style: e.style, labels: labels})
 	}
-	es = collapse(es, groupOf, size, true)
-	es = collapse(es, groupOf, size, false)
+	// Inner subgraphs first, so that a location whose every cluster is
+	// reached collapses in turn.
+	for _, toSide := range []bool{true, false} {
+		es = collapse(es, parent, size, toSide)
+		es = collapse(es, parent, size, toSide)
+	}
 	for _, e := range es {
 		fmt.Fprintf(&b, "  %s %s|%s| %s\n", e.from, e.style, quote(strings.Join(e.labels, "\n")), e.to)
 	}
@@ -319,7 +355,7 @@ func (m *model) mermaid(g *graph) string {
 // same style and with the same labels, as one edge to (from) the
 // subgraph: a port open on every host to the monitoring hosts is one
 // line per location, not one per host. It returns the edges sorted.
-func collapse(es []*edge, groupOf map[string]string, size map[string]int, toSide bool) []*edge {
+func collapse(es []*edge, parent map[string]string, size map[string]int, toSide bool) []*edge {
 	type key struct{ other, style, labels, group string }
 	count := map[key]int{}
 	keyOf := func(e *edge) (key, bool) {
@@ -327,7 +363,7 @@ func collapse(es []*edge, groupOf map[string]string, size map[string]int, toSide
 		if toSide {
 			end, other = e.to, e.from
 		}
-		gid := groupOf[end]
+		gid := parent[end]
 		if gid == "" || size[gid] < 2 {
 			return key{}, false
 		}

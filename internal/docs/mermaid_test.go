@@ -15,10 +15,12 @@ import (
 // flowchart LR, subgraph ID["label"] ... end, nodes ID["l"], ID(("l")),
 // ID[("l")], ID(["l"]), and edges ID -->|"l"| ID (==>, -.->). Labels are
 // quoted and hold no quote nor tag but <br/>; ids are letters, digits and
-// '_', never a keyword; every node is declared once, in at most one
-// subgraph, before the edges; every edge joins declared nodes or
-// subgraphs. It returns the subgraph of each host node and the edges.
-func checkMermaid(t *testing.T, block string) (groupOf map[string]string, edges [][3]string) {
+// '_', never a keyword; every node is declared once, before the edges;
+// subgraphs nest two deep at most and hold something; every edge joins
+// declared nodes or subgraphs, never a subgraph and what it holds (which
+// does not lay out). It returns the subgraph directly holding each node
+// and subgraph, and the edges.
+func checkMermaid(t *testing.T, block string) (parent map[string]string, edges [][3]string) {
 	t.Helper()
 	const label = `"(?:[^"<>]|<br/>)*"`
 	var (
@@ -33,7 +35,7 @@ func checkMermaid(t *testing.T, block string) (groupOf map[string]string, edges 
 		t.Fatalf("mermaid: first line %q, want flowchart LR", lines[0])
 	}
 	declared := map[string]bool{}
-	groupOf = map[string]string{}
+	parent = map[string]string{}
 	var open []string
 	members := map[string]int{}
 	inEdges := false
@@ -59,10 +61,14 @@ func checkMermaid(t *testing.T, block string) (groupOf map[string]string, edges 
 			}
 			open = open[:len(open)-1]
 		case m[0] != nil:
-			if inEdges || len(open) > 0 {
-				t.Errorf("mermaid line %d: subgraph after the edges or nested", n)
+			if inEdges || len(open) > 1 {
+				t.Errorf("mermaid line %d: subgraph after the edges or nested more than two deep", n)
 			}
 			declare(m[0][1], n)
+			if len(open) > 0 {
+				parent[m[0][1]] = open[len(open)-1]
+				members[open[len(open)-1]]++
+			}
 			open = append(open, m[0][1])
 		case m[1] != nil:
 			if inEdges {
@@ -70,7 +76,7 @@ func checkMermaid(t *testing.T, block string) (groupOf map[string]string, edges 
 			}
 			declare(m[1][1], n)
 			if len(open) > 0 {
-				groupOf[m[1][1]] = open[len(open)-1]
+				parent[m[1][1]] = open[len(open)-1]
 				members[open[len(open)-1]]++
 			}
 		case m[2] != nil:
@@ -83,7 +89,11 @@ func checkMermaid(t *testing.T, block string) (groupOf map[string]string, edges 
 					t.Errorf("mermaid line %d: edge to undeclared %s", n, id)
 				}
 			}
-			edges = append(edges, [3]string{m[2][1], m[2][2], m[2][4]})
+			a, z := m[2][1], m[2][4]
+			if inside(parent, a, z) || inside(parent, z, a) {
+				t.Errorf("mermaid line %d: an edge between a subgraph and what it holds", n)
+			}
+			edges = append(edges, [3]string{a, m[2][2], z})
 		default:
 			t.Errorf("mermaid line %d: not in the grammar: %q", n, raw)
 		}
@@ -91,7 +101,26 @@ func checkMermaid(t *testing.T, block string) (groupOf map[string]string, edges 
 	if len(open) > 0 {
 		t.Errorf("mermaid: subgraph %s not closed", open[0])
 	}
-	return groupOf, edges
+	return parent, edges
+}
+
+// inside reports whether id is held, directly or not, by subgraph g.
+func inside(parent map[string]string, id, g string) bool {
+	for p := parent[id]; p != ""; p = parent[p] {
+		if p == g {
+			return true
+		}
+	}
+	return false
+}
+
+// top returns the outermost subgraph holding id, or "".
+func top(parent map[string]string, id string) string {
+	out := ""
+	for p := parent[id]; p != ""; p = parent[p] {
+		out = p
+	}
+	return out
 }
 
 // mermaidBlock returns the page's one Mermaid block.
@@ -108,11 +137,13 @@ func mermaidBlock(t *testing.T, page string) string {
 // TestMermaidChecker: the checker refuses what Mermaid would misread.
 func TestMermaidChecker(t *testing.T) {
 	for _, bad := range []string{
-		"flowchart LR\n  end[\"x\"]\n",                             // a keyword as id
-		"flowchart LR\n  a[\"x\"]\n  a --> b\n",                    // unlabelled, undeclared
-		"flowchart LR\n  a[\"say \"hi\"\"]\n",                      // a raw quote
-		"flowchart LR\n  subgraph g[\"x\"]\n  a[\"x\"]\n",          // not closed
-		"flowchart LR\n  a[\"x\"]\n  a -->|\"p\"| a\n  b[\"y\"]\n", // node after edges
+		"flowchart LR\n  end[\"x\"]\n",                                                                                   // a keyword as id
+		"flowchart LR\n  a[\"x\"]\n  a --> b\n",                                                                          // unlabelled, undeclared
+		"flowchart LR\n  a[\"say \"hi\"\"]\n",                                                                            // a raw quote
+		"flowchart LR\n  subgraph g[\"x\"]\n  a[\"x\"]\n",                                                                // not closed
+		"flowchart LR\n  a[\"x\"]\n  a -->|\"p\"| a\n  b[\"y\"]\n",                                                       // node after edges
+		"flowchart LR\n  subgraph g[\"x\"]\n  a[\"x\"]\n  end\n  a -->|\"p\"| g\n",                                       // into its own subgraph
+		"flowchart LR\n  subgraph g[\"x\"]\n  subgraph h[\"y\"]\n  subgraph i[\"z\"]\n  a[\"x\"]\n  end\n  end\n  end\n", // three deep
 	} {
 		ft := &testing.T{}
 		done := make(chan struct{})
@@ -174,14 +205,14 @@ resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	groupOf, edges := checkMermaid(t, mermaidBlock(t, string(page)))
+	parent, edges := checkMermaid(t, mermaidBlock(t, string(page)))
 	groups := map[string]bool{}
 	for i, role := range roles {
 		id := hostID(fmt.Sprintf("%s%d", role, i))
-		if groupOf[id] == "" {
+		if top(parent, id) == "" {
 			t.Errorf("%s is in no subgraph", id)
 		}
-		groups[groupOf[id]] = true
+		groups[top(parent, id)] = true
 	}
 	if len(groups) != len(locations) {
 		t.Errorf("%d subgraphs, want one per location (%d)", len(groups), len(locations))
@@ -205,8 +236,10 @@ resources:
 	if monitor >= 2*(len(roles)-1) {
 		t.Errorf("%d edges from the monitoring hosts: the port open everywhere is not drawn per location", monitor)
 	}
-	if !slices.Contains(edges, [3]string{"h_monitor14", "-->", groupOf["h_app4"]}) {
-		t.Errorf("no edge from monitor14 to the subgraph of app4")
+	if !slices.ContainsFunc(edges, func(e [3]string) bool {
+		return e[0] == "h_monitor14" && e[1] == "-->" && inside(parent, "h_app4", e[2])
+	}) {
+		t.Errorf("no edge from monitor14 to a subgraph holding app4")
 	}
 	if len(edges) > 3*len(roles) {
 		t.Errorf("%d edges for %d hosts: unreadable", len(edges), len(roles))
@@ -219,7 +252,7 @@ resources:
 		}
 		id := hostID(fmt.Sprintf("app%d", i))
 		if !slices.ContainsFunc(edges, func(e [3]string) bool {
-			return e[1] == "==>" && (e[0] == id || e[0] == groupOf[id])
+			return e[1] == "==>" && (e[0] == id || inside(parent, id, e[0]))
 		}) {
 			t.Errorf("no tunnel edge from %s", id)
 		}
