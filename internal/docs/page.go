@@ -79,7 +79,9 @@ func (m *model) hostSections(b *bytes.Buffer) {
 			arch = "amd64"
 		}
 		line("Reached at", []string{fmt.Sprintf("`%s@%s`, port %d (%s)", user, h.Address, port, arch)})
-		line("Roles", codes(h.Roles))
+		if len(h.Roles) > 0 {
+			fmt.Fprintf(b, "- **Roles**: %s\n", strings.Join(codes(h.Roles), ", "))
+		}
 		var services, packages, sites, dbs, pgroles, settings, schedules, deploys, users, swaps, certs, backups, tunnels []string
 		others := map[string]int{}
 		for _, r := range h.Resources {
@@ -136,6 +138,8 @@ func (m *model) hostSections(b *bytes.Buffer) {
 					side = "client of"
 				}
 				tunnels = append(tunnels, fmt.Sprintf("%s [%s](#tunnels)", side, cell(r.Name)))
+			case *spec.Absent:
+				others["path kept absent"]++
 			default:
 				others[string(r.Kind)]++
 			}
