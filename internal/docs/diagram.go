@@ -265,33 +265,47 @@ func (m *model) diagram(b *bytes.Buffer) {
 	g := m.flows()
 	b.WriteString("\n## Diagram\n\nHosts grouped by provider and location; solid arrows: who may connect (labelled with the ports); thick: tunnels; dotted: backups and replicas to their stores.\n\n")
 	b.WriteString("```mermaid\n")
-	b.WriteString(m.mermaid(g))
+	b.WriteString(m.layout(g).mermaid())
 	b.WriteString("```\n")
 }
 
-func (m *model) mermaid(g *graph) string {
-	var b strings.Builder
-	b.WriteString("flowchart LR\n")
+// drawing is the diagram's layout, shared by the Mermaid block and the
+// SVG: two levels of subgraphs (the location, and within it the hosts
+// that declare the same roles, when two or more do beside other hosts:
+// the app servers of a location), the other nodes, and the edges once
+// collapsed onto subgraphs.
+type drawing struct {
+	nodes  map[string]*node
+	groups []*box   // the locations, sorted by name
+	loose  []string // hosts with neither provider nor location
+	others []string // the Internet, networks, stores: sorted
+	parent map[string]string
+	edges  []*edge // sorted
+}
+
+// box is a subgraph: its hosts (node ids) and inner subgraphs, in order.
+type box struct {
+	id, label string
+	items     []string // host node ids, or ids of inner boxes
+	inner     map[string]*box
+}
+
+func (m *model) layout(g *graph) *drawing {
+	d := &drawing{nodes: g.nodes, parent: map[string]string{}}
 	groups := map[string][]*spec.Host{}
 	for _, h := range m.hosts {
 		groups[group(h)] = append(groups[group(h)], h)
 	}
-	// Two levels of subgraphs: the location, and within it the hosts
-	// that declare the same roles, when there are two or more of them
-	// beside other hosts (the app servers of a location). parent maps a
-	// node or inner subgraph to the subgraph holding it; size counts what
-	// each subgraph holds directly.
-	parent, size := map[string]string{}, map[string]int{}
+	size := map[string]int{} // what each subgraph holds directly
 	for i, name := range sortedKeys(groups) {
 		hosts := groups[name]
 		if name == "" {
 			for _, h := range hosts {
-				fmt.Fprintf(&b, "  %s\n", shape(g.nodes[hostID(h.Name)]))
+				d.loose = append(d.loose, hostID(h.Name))
 			}
 			continue
 		}
-		gid := "g" + strconv.Itoa(i)
-		fmt.Fprintf(&b, "  subgraph %s[%s]\n", gid, quote(name))
+		bx := &box{id: "g" + strconv.Itoa(i), label: name, inner: map[string]*box{}}
 		var keys []string
 		clusters := map[string][]*spec.Host{}
 		for _, h := range hosts {
@@ -305,31 +319,31 @@ func (m *model) mermaid(g *graph) string {
 			c := clusters[k]
 			if len(c) < 2 || len(c) == len(hosts) {
 				for _, h := range c {
-					fmt.Fprintf(&b, "    %s\n", shape(g.nodes[hostID(h.Name)]))
-					parent[hostID(h.Name)] = gid
-					size[gid]++
+					bx.items = append(bx.items, hostID(h.Name))
+					d.parent[hostID(h.Name)] = bx.id
 				}
 				continue
 			}
-			cid := gid + "_" + strconv.Itoa(j)
 			label := k
 			if label == "" {
 				label = "no roles"
 			}
-			fmt.Fprintf(&b, "    subgraph %s[%s]\n", cid, quote(label))
+			in := &box{id: bx.id + "_" + strconv.Itoa(j), label: label}
 			for _, h := range c {
-				fmt.Fprintf(&b, "      %s\n", shape(g.nodes[hostID(h.Name)]))
-				parent[hostID(h.Name)] = cid
+				in.items = append(in.items, hostID(h.Name))
+				d.parent[hostID(h.Name)] = in.id
 			}
-			b.WriteString("    end\n")
-			parent[cid], size[cid] = gid, len(c)
-			size[gid]++
+			bx.items = append(bx.items, in.id)
+			bx.inner[in.id] = in
+			d.parent[in.id] = bx.id
+			size[in.id] = len(c)
 		}
-		b.WriteString("  end\n")
+		size[bx.id] = len(bx.items)
+		d.groups = append(d.groups, bx)
 	}
 	for _, id := range sortedKeys(g.nodes) {
-		if n := g.nodes[id]; n.shape != "host" {
-			fmt.Fprintf(&b, "  %s\n", shape(n))
+		if g.nodes[id].shape != "host" {
+			d.others = append(d.others, id)
 		}
 	}
 	var es []*edge
@@ -341,10 +355,39 @@ func (m *model) mermaid(g *graph) string {
 	// Inner subgraphs first, so that a location whose every cluster is
 	// reached collapses in turn.
 	for _, toSide := range []bool{true, false} {
-		es = collapse(es, parent, size, toSide)
-		es = collapse(es, parent, size, toSide)
+		es = collapse(es, d.parent, size, toSide)
+		es = collapse(es, d.parent, size, toSide)
 	}
-	for _, e := range es {
+	d.edges = es
+	return d
+}
+
+func (d *drawing) mermaid() string {
+	var b strings.Builder
+	b.WriteString("flowchart LR\n")
+	for _, id := range d.loose {
+		fmt.Fprintf(&b, "  %s\n", shape(d.nodes[id]))
+	}
+	for _, bx := range d.groups {
+		fmt.Fprintf(&b, "  subgraph %s[%s]\n", bx.id, quote(bx.label))
+		for _, id := range bx.items {
+			in := bx.inner[id]
+			if in == nil {
+				fmt.Fprintf(&b, "    %s\n", shape(d.nodes[id]))
+				continue
+			}
+			fmt.Fprintf(&b, "    subgraph %s[%s]\n", in.id, quote(in.label))
+			for _, h := range in.items {
+				fmt.Fprintf(&b, "      %s\n", shape(d.nodes[h]))
+			}
+			b.WriteString("    end\n")
+		}
+		b.WriteString("  end\n")
+	}
+	for _, id := range d.others {
+		fmt.Fprintf(&b, "  %s\n", shape(d.nodes[id]))
+	}
+	for _, e := range d.edges {
 		fmt.Fprintf(&b, "  %s %s|%s| %s\n", e.from, e.style, quote(strings.Join(e.labels, "\n")), e.to)
 	}
 	return b.String()
