@@ -3,6 +3,7 @@ package docs
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -164,42 +165,8 @@ func TestMermaidChecker(t *testing.T) {
 // drawn once for each location that holds no monitoring host (an edge
 // from a node into its own subgraph would not lay out).
 func TestDiagramOf20Hosts(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("tend.yaml", "name: big\n")
-	locations := []string{"ovh roubaix", "ovh gravelines", "gandi paris", "moji paris"}
-	roles := []string{"web", "web", "app", "app", "app", "app", "app", "app", "db", "standby", "mail", "mail", "storage", "storage", "monitor", "monitor", "app", "app", "app", "app"}
-	var env strings.Builder
-	env.WriteString("hosts:\n")
-	for i, role := range roles {
-		loc := strings.Fields(locations[i%len(locations)])
-		fmt.Fprintf(&env, "  %s%d:\n    address: 10.0.%d.%d\n    provider: %s\n    location: %s\n    roles: [%s]\n", role, i, i%4, 10+i, loc[0], loc[1], role)
-	}
-	write("environments/production.yaml", env.String())
-	write("roles/base/role.yaml", "resources:\n  - firewall: base\n    allow: [tcp 9100 from role:monitor]\n")
-	write("roles/web/role.yaml", "requires: [base]\nresources:\n  - site: www\n    server_names: [big.example.org]\n    upstreams: [\"role:app:8080\"]\n")
-	write("roles/app/role.yaml", "requires: [base]\nresources:\n  - package: python3\n")
-	write("roles/db/role.yaml", `requires: [base]
-resources:
-  - tunnel: pg
-    to: 127.0.0.1:5432
-    port: 7432
-    clients: [app]
-    listen: 127.0.0.1:5432
-  - postgres_backup: main
-    store: s3://backups/big/pitr
-    recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
-`)
-	write("roles/standby/role.yaml", "requires: [base]\nresources:\n  - package: postgresql\n")
-	write("roles/mail/role.yaml", "requires: [base]\nresources:\n  - firewall: mail\n    allow: [tcp 25]\n")
-	write("roles/storage/role.yaml", "requires: [base]\nresources:\n  - replica: pitr\n    from: s3://backups/big/pitr\n    to: file:///srv/replica/pitr\n")
-	write("roles/monitor/role.yaml", "requires: [base]\nresources:\n  - package: prometheus\n")
+	dir := bigSpec(t)
+	locations, roles := locations20, roles20
 	r := load(t, dir)
 	page, err := Render(r, "production")
 	if err != nil {
@@ -271,4 +238,91 @@ func TestExampleDiagrams(t *testing.T) {
 			checkMermaid(t, mermaidBlock(t, string(f.Data)))
 		}
 	}
+}
+
+// TestMermaidRenders runs real Mermaid on the diagram of every committed
+// page and of the 20-host spec, when TEND_MMDC names a mermaid-cli
+// command (an npm package, with a Chromium: not in Debian, so not a
+// component the suite requires; the grammar checker above stands in for
+// it), e.g. TEND_MMDC="/opt/mmdc/node_modules/.bin/mmdc -p puppeteer.json".
+// mmdc exits non-zero on a diagram Mermaid cannot parse.
+func TestMermaidRenders(t *testing.T) {
+	mmdc := strings.Fields(os.Getenv("TEND_MMDC"))
+	if len(mmdc) == 0 {
+		t.Skip("TEND_MMDC is not set: the grammar checker stands in for Mermaid")
+	}
+	pages := map[string][]byte{}
+	for repo := range cases(t) {
+		files, err := Generate(load(t, repo), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			pages[fromTop(repo)+"/"+f.Path] = f.Data
+		}
+	}
+	big, err := Render(load(t, bigSpec(t)), "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages["20 hosts"] = big
+	for name, page := range pages {
+		dir := t.TempDir()
+		in := filepath.Join(dir, "in.mmd")
+		os.WriteFile(in, []byte(mermaidBlock(t, string(page))), 0o644)
+		cmd := exec.Command(mmdc[0], append(mmdc[1:], "-q", "-i", in, "-o", filepath.Join(dir, "out.svg"))...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: Mermaid refuses the diagram: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// roles20 are the roles of the 20 hosts of bigSpec, in order.
+var roles20 = []string{"web", "web", "app", "app", "app", "app", "app", "app", "db", "standby", "mail", "mail", "storage", "storage", "monitor", "monitor", "app", "app", "app", "app"}
+
+// locations20 are the locations of bigSpec; its hosts are dealt over them
+// in turn, so that each location holds a mix of roles.
+var locations20 = []string{"ovh roubaix", "ovh gravelines", "gandi paris", "moji paris"}
+
+// bigSpec writes a 20-host infrastructure over four locations: web, app,
+// db with a tunnel and its standby, mail, storage, and a monitoring port
+// open on every host to the monitoring hosts.
+func bigSpec(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, text string) {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tend.yaml", "name: big\n")
+	locations, roles := locations20, roles20
+	var env strings.Builder
+	env.WriteString("hosts:\n")
+	for i, role := range roles {
+		loc := strings.Fields(locations[i%len(locations)])
+		fmt.Fprintf(&env, "  %s%d:\n    address: 10.0.%d.%d\n    provider: %s\n    location: %s\n    roles: [%s]\n", role, i, i%4, 10+i, loc[0], loc[1], role)
+	}
+	write("environments/production.yaml", env.String())
+	write("roles/base/role.yaml", "resources:\n  - firewall: base\n    allow: [tcp 9100 from role:monitor]\n")
+	write("roles/web/role.yaml", "requires: [base]\nresources:\n  - site: www\n    server_names: [big.example.org]\n    upstreams: [\"role:app:8080\"]\n")
+	write("roles/app/role.yaml", "requires: [base]\nresources:\n  - package: python3\n")
+	write("roles/db/role.yaml", `requires: [base]
+resources:
+  - tunnel: pg
+    to: 127.0.0.1:5432
+    port: 7432
+    clients: [app]
+    listen: 127.0.0.1:5432
+  - postgres_backup: main
+    store: s3://backups/big/pitr
+    recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+`)
+	write("roles/standby/role.yaml", "requires: [base]\nresources:\n  - package: postgresql\n")
+	write("roles/mail/role.yaml", "requires: [base]\nresources:\n  - firewall: mail\n    allow: [tcp 25]\n")
+	write("roles/storage/role.yaml", "requires: [base]\nresources:\n  - replica: pitr\n    from: s3://backups/big/pitr\n    to: file:///srv/replica/pitr\n")
+	write("roles/monitor/role.yaml", "requires: [base]\nresources:\n  - package: prometheus\n")
+	return dir
 }
