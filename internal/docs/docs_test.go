@@ -162,3 +162,35 @@ func fromTop(p string) string {
 	}
 	return "internal/docs/" + p
 }
+
+// TestManualExcerpt keeps docs/docs.md true: every line of its excerpt of
+// the foi example's page is in that page, in the same order.
+func TestManualExcerpt(t *testing.T) {
+	manual, err := os.ReadFile("../../docs/docs.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(manual), "\n````markdown\n")
+	excerpt, _, ok2 := strings.Cut(rest, "\n````\n")
+	if !ok || !ok2 {
+		t.Fatal("docs/docs.md has no ````markdown excerpt")
+	}
+	page, err := Render(load(t, "../../examples/foi"), "production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(page), "\n")
+	i := 0
+	for _, want := range strings.Split(excerpt, "\n") {
+		if want == "" {
+			continue
+		}
+		for i < len(lines) && lines[i] != want {
+			i++
+		}
+		if i == len(lines) {
+			t.Errorf("docs/docs.md's excerpt has %q, which the page of examples/foi production does not have there", want)
+			return
+		}
+	}
+}

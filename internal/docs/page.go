@@ -69,11 +69,15 @@ func (m *model) hostSections(b *bytes.Buffer) {
 		if port == 0 {
 			port = 22
 		}
-		line := func(what string, items []string) {
-			if len(items) > 0 {
-				fmt.Fprintf(b, "- **%s**: %s\n", what, strings.Join(items, "; "))
+		join := func(sep string) func(string, []string) {
+			return func(what string, items []string) {
+				if len(items) > 0 {
+					fmt.Fprintf(b, "- **%s**: %s\n", what, strings.Join(items, sep))
+				}
 			}
 		}
+		// line separates items that may hold commas; list simple names.
+		line, list := join("; "), join(", ")
 		arch := h.Arch
 		if arch == "" {
 			arch = "amd64"
@@ -82,7 +86,7 @@ func (m *model) hostSections(b *bytes.Buffer) {
 		if len(h.Roles) > 0 {
 			fmt.Fprintf(b, "- **Roles**: %s\n", strings.Join(codes(h.Roles), ", "))
 		}
-		var services, packages, sites, dbs, pgroles, settings, schedules, deploys, users, swaps, certs, backups, tunnels []string
+		var services, packages, sites, dbs, pgroles, settings, schedules, deploys, users, swaps, certs, backups, tunnels, firewall, kernel []string
 		others := map[string]int{}
 		for _, r := range h.Resources {
 			if r.State == spec.StateAbsent {
@@ -131,7 +135,9 @@ func (m *model) hostSections(b *bytes.Buffer) {
 			case *spec.PostgresBackup, *spec.FileBackup, *spec.Replica:
 				backups = append(backups, fmt.Sprintf("[%s %s](#backups)", r.Kind, cell(r.Name)))
 			case *spec.Firewall:
-				others["firewall (see below)"]++
+				firewall = append(firewall, fmt.Sprintf("[its ruleset](#%s)", anchor("firewall of "+h.Name)))
+			case *spec.Sysctl:
+				kernel = append(kernel, code(r.Name+" = "+s.Value))
 			case *spec.Tunnel:
 				side := "serves"
 				if s.Side == spec.TunnelClient {
@@ -145,7 +151,7 @@ func (m *model) hostSections(b *bytes.Buffer) {
 			}
 		}
 		line("Services", services)
-		line("Packages", packages)
+		list("Packages", packages)
 		line("Sites", sites)
 		line("Databases", dbs)
 		line("PostgreSQL roles", pgroles)
@@ -153,7 +159,9 @@ func (m *model) hostSections(b *bytes.Buffer) {
 		line("Certificates", certs)
 		line("Scheduled", schedules)
 		line("Deployments", deploys)
-		line("Users", users)
+		list("Users", users)
+		line("Kernel settings", kernel)
+		line("Firewall", firewall)
 		line("Swap", swaps)
 		line("Tunnels", tunnels)
 		line("Backups", backups)
