@@ -18,7 +18,7 @@ func (m *model) page(b *bytes.Buffer) {
 	}
 	fmt.Fprintf(b, "%s\n\n# %s\n\n", Marker, title)
 	fmt.Fprintf(b, "The infrastructure of environment `%s`, as its spec declares it (%s). ", m.env.Name, m.env.File)
-	b.WriteString("This page is generated: to change it, change the spec and run `tend docs " + m.env.Name + " --out DIR`; `tend docs --check` fails in CI when it is out of date.\n")
+	b.WriteString("This page is generated: to change it, change the spec and run `tend docs " + m.env.Name + " --out DIR`; `tend docs --out DIR --check` fails in CI when it is out of date.\n")
 	if m.env.Like != "" {
 		fmt.Fprintf(b, "\nIt mirrors environment `%s`", m.env.Like)
 		if len(m.env.MayDiffer) > 0 {
