@@ -111,6 +111,9 @@ func (r *run) desiredIDs() []string {
 // its successor. So is one under a path declared absent, which takes its
 // whole tree with it.
 func (r *run) removals() (remove, forget []*Entry) {
+	if r.d.Partial {
+		return nil, nil // the resources left out are not gone from the spec
+	}
 	declared := map[string]bool{}
 	names := map[string]bool{}
 	var absent []string

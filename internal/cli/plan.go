@@ -12,6 +12,7 @@ import (
 // runFlags are the flags plan and apply share.
 type runFlags struct {
 	repo, lab, limit, identity string
+	only, skip                 string
 	parallel, serial           int
 	asJSON                     bool
 	saved                      *plan.Saved // apply --plan: execute this plan (not a flag)
@@ -23,6 +24,8 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.limit, "limit", "", "only these `hosts or roles` (comma-separated)")
 	fs.StringVar(&f.identity, "identity", "", "SSH private key `file` (default: $TEND_SSH_KEY, then the ssh-agent)")
 	fs.IntVar(&f.parallel, "parallel", 10, "hosts converged at once")
+	fs.StringVar(&f.only, "only", "", "only the resources with these `tags` or of these roles (comma-separated); such a run removes nothing")
+	fs.StringVar(&f.skip, "skip", "", "leave out the resources with these `tags` or of these roles (comma-separated); such a run removes nothing")
 	fs.IntVar(&f.serial, "serial", 0, "converge `N` hosts at a time, in order, and stop after the first batch in which a host failed (a rolling apply)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the events as they come and a summary as JSON Lines, one object a line")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"tend/internal/hint"
@@ -17,6 +18,10 @@ import (
 type PrepareOptions struct {
 	Repo string // the repository's directory
 	inventory.Options
+	// Only and Skip select resources by tag or role name (--only,
+	// --skip): a run of a part of the hosts' resources, which removes
+	// nothing (see wire.Desired.Partial).
+	Only, Skip []string
 }
 
 // Prepare loads the repository, checks it and the parity of the
@@ -35,6 +40,11 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 	}
 	if err := spec.CheckParity(repo, o.Env); err != nil {
 		return nil, inventory.Invalid(err)
+	}
+	for _, tag := range append(slices.Clone(o.Only), o.Skip...) {
+		if err := repo.CheckTag(tag); err != nil {
+			return nil, inventory.Invalid(fmt.Errorf("--only/--skip: %w", err))
+		}
 	}
 	// A missing secrets file is a mistake in the repository: said before
 	// anything else is needed (an SSH key, the secrets identity).
@@ -78,10 +88,14 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 				return nil, err
 			}
 		}
+		if len(o.Only)+len(o.Skip) > 0 {
+			c.Resources = slices.DeleteFunc(c.Resources, func(r *spec.Resource) bool { return !r.Selected(o.Only, o.Skip) })
+		}
 		d, err := Desired(c)
 		if err != nil {
 			return nil, err
 		}
+		d.Partial = len(o.Only)+len(o.Skip) > 0
 		targets = append(targets, Target{Name: h.Name, SSH: h.SSH, Desired: d})
 	}
 	return targets, nil

@@ -199,7 +199,7 @@ func (c *compiler) renderFile(d *Resource, role, rel, field string) (string, boo
 
 func (c *compiler) resource(d *Resource) *Resource {
 	before := len(c.errs)
-	r := &Resource{Kind: d.Kind, Role: d.Role, Pos: d.Pos, src: d.src, nodes: d.nodes, State: d.State, DeleteData: d.DeleteData, Spec: cloneSpec(d.Spec)}
+	r := &Resource{Kind: d.Kind, Role: d.Role, Pos: d.Pos, src: d.src, nodes: d.nodes, State: d.State, DeleteData: d.DeleteData, Tags: d.Tags, Spec: cloneSpec(d.Spec)}
 	r.Name = c.render(d, "", d.Name, fmt.Sprintf("%s %s", d.Kind, d.Name))
 	r.ID = string(r.Kind) + ":" + r.Name
 	what := fmt.Sprintf("%s %s", d.Kind, d.Name)

@@ -517,6 +517,9 @@ func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 
 var idRE = regexp.MustCompile(`^([a-z_]+):(.+)$`)
 
+// tagRE is what a tag is (a resource's tags, --only and --skip).
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
 // resource decodes one entry of a role's resources list.
 func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 	fields := f.fields(n, "resource")
@@ -559,6 +562,15 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				}
 				r.Requires = append(r.Requires, s)
 				l.parseInline(f, nodes[i], "requires")
+			}
+		case "tags":
+			list, nodes := f.strList(fd.v, fd.key)
+			for i, s := range list {
+				if !tagRE.MatchString(s) {
+					f.errf(nodes[i], "%s %s: tags: %q is not a tag: letters, digits, '.', '_' and '-'", r.Kind, r.Name, s)
+					continue
+				}
+				r.Tags = append(r.Tags, s)
 			}
 		case "state":
 			if ownState(r.Kind) {
