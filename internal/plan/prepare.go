@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"tend/internal/hint"
@@ -12,6 +13,7 @@ import (
 	"tend/internal/secret"
 	"tend/internal/spec"
 	"tend/internal/tunnel"
+	"tend/internal/wire"
 )
 
 // PrepareOptions say what Prepare loads and which hosts it reaches.
@@ -68,10 +70,12 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	var targets []Target
 	var ca *tunnel.CA
-	for _, h := range hosts {
-		c, err := repo.Compile(o.Env, h.Name, secrets)
+	var caMu sync.Mutex // rebuilds run on many hosts at once
+	// build compiles host h with facts (nil: placeholders) into the
+	// desired state the agent reads.
+	build := func(h inventory.Host, facts map[string]any) (*wire.Desired, error) {
+		c, err := repo.CompileFacts(o.Env, h.Name, secrets, facts)
 		if err != nil {
 			return nil, inventory.Invalid(err)
 		}
@@ -79,10 +83,13 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 			labTunnels(c, hosts)
 		}
 		if hasTunnels(c) {
+			caMu.Lock()
 			if ca == nil {
-				if ca, err = TunnelCA(repo.Dir, e, secrets, o.Getenv); err != nil {
-					return nil, err
-				}
+				ca, err = TunnelCA(repo.Dir, e, secrets, o.Getenv)
+			}
+			caMu.Unlock()
+			if err != nil {
+				return nil, err
 			}
 			if err := IssueTunnels(c, ca, time.Now()); err != nil {
 				return nil, err
@@ -96,7 +103,26 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 			return nil, err
 		}
 		d.Partial = len(o.Only)+len(o.Skip) > 0
-		targets = append(targets, Target{Name: h.Name, SSH: h.SSH, Desired: d})
+		return d, nil
+	}
+	var targets []Target
+	for _, h := range hosts {
+		d, err := build(h, nil)
+		if err != nil {
+			return nil, err
+		}
+		t := Target{Name: h.Name, SSH: h.SSH, Desired: d}
+		if repo.UsesFacts {
+			t.Rebuild = func(facts map[string]any) (*wire.Desired, error) {
+				d, err := build(h, facts)
+				var inv *inventory.InvalidError
+				if errors.As(err, &inv) {
+					return nil, fmt.Errorf("with the host's facts: %w", inv.Err)
+				}
+				return d, err
+			}
+		}
+		targets = append(targets, t)
 	}
 	return targets, nil
 }
