@@ -34,7 +34,7 @@ func TestLoopsAndFacts(t *testing.T) {
 	}
 	lab := []string{"--repo", e.repo, "--lab", l.State.Name}
 	write("    a.example.org: {root: /srv/a}\n    b.example.org: {root: /srv/b}\n")
-	e.ok("", append([]string{"validate", "--repo", e.repo})...)
+	e.ok("", "validate", "--repo", e.repo)
 	e.ok("", append([]string{"apply", "production"}, lab...)...)
 	if got := l.Run(t, "host1", "ls /etc/tend-sites; cat /etc/tend-sites/b.example.org.conf"); got != "a.example.org.conf\nb.example.org.conf\nserver_name b.example.org; root /srv/b;\n" {
 		t.Errorf("files from the loop: %q", got)

@@ -26,7 +26,7 @@ import (
 // Options say which hosts to reach and how.
 type Options struct {
 	Env      string
-	Limit    []string // host names and role names; empty: every host
+	Limit    []string // host, role and group names; empty: every host
 	Lab      string   // reach the lab of this name instead of the real hosts
 	Identity string   // SSH private key file; default $TEND_SSH_KEY, then ssh-agent
 	// Only, when not nil, keeps of the selection the hosts it names (a
@@ -92,7 +92,7 @@ func Select(r *spec.Repo, e *spec.Environment, limit []string) ([]*spec.HostDecl
 		roles := r.HostRoles(h)
 		match := false
 		for _, w := range limit {
-			if h.Name == w || slices.Contains(roles, w) {
+			if h.Name == w || slices.Contains(roles, w) || slices.Contains(e.Groups[w], h.Name) {
 				match, used[w] = true, true
 			}
 		}
@@ -102,7 +102,7 @@ func Select(r *spec.Repo, e *spec.Environment, limit []string) ([]*spec.HostDecl
 	}
 	for _, w := range limit {
 		if !used[w] {
-			return nil, Invalid(fmt.Errorf("--limit: %q is neither a host nor a role of %s", w, e.Name))
+			return nil, Invalid(fmt.Errorf("--limit: %q is neither a host, a role nor a group of %s", w, e.Name))
 		}
 	}
 	return out, nil

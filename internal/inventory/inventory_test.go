@@ -32,6 +32,9 @@ func repo(t *testing.T) *spec.Repo {
 hosts:
   web: {address: 192.0.2.10, roles: [site]}
   db: {address: 192.0.2.11, ssh: {port: 2222, user: admin}, roles: [postgres]}
+groups:
+  wave1: [db]
+  everything: [web, db]
 `,
 		"roles/base/role.yaml":     "resources: []\n",
 		"roles/site/role.yaml":     "requires: [base]\nresources: []\n",
@@ -61,8 +64,8 @@ func names(hs []*spec.HostDecl) []string {
 	return out
 }
 
-// TestSelect: --limit takes host names and any role a host plays,
-// including one pulled in by requires; a name matching nothing is a
+// TestSelect: --limit takes host names, any role a host plays,
+// including one pulled in by requires, and groups; a name matching nothing is a
 // mistake of the command line.
 func TestSelect(t *testing.T) {
 	r := repo(t)
@@ -76,6 +79,8 @@ func TestSelect(t *testing.T) {
 		{[]string{"site"}, []string{"web"}},
 		{[]string{"base"}, []string{"web"}}, // through requires
 		{[]string{"base", "postgres"}, []string{"web", "db"}},
+		{[]string{"wave1"}, []string{"db"}}, // a group
+		{[]string{"everything"}, []string{"web", "db"}},
 	} {
 		t.Run(strings.Join(tc.limit, ","), func(t *testing.T) {
 			got, err := inventory.Select(r, e, tc.limit)
@@ -89,7 +94,7 @@ func TestSelect(t *testing.T) {
 	}
 	_, err := inventory.Select(r, e, []string{"web", "nope"})
 	var inv *inventory.InvalidError
-	if !errors.As(err, &inv) || err.Error() != `--limit: "nope" is neither a host nor a role of prod` {
+	if !errors.As(err, &inv) || err.Error() != `--limit: "nope" is neither a host, a role nor a group of prod` {
 		t.Errorf("unknown name: %v", err)
 	}
 }

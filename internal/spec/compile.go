@@ -133,13 +133,17 @@ func (r *Repo) newCompiler(e *Environment, h *HostDecl, roles []string, secrets 
 	for k, v := range h.Addresses {
 		addrs[k] = v
 	}
+	groups := []any{}
+	for _, g := range e.GroupsOf(h.Name) {
+		groups = append(groups, g)
+	}
 	rs := make([]any, len(roles))
 	for i, x := range roles {
 		rs[i] = x
 	}
 	c.data["host"] = map[string]any{
 		"name": h.Name, "address": h.Address, "addresses": addrs, "provider": h.Provider,
-		"location": h.Location, "kind": h.Kind, "arch": h.Arch, "roles": rs,
+		"location": h.Location, "kind": h.Kind, "arch": h.Arch, "roles": rs, "groups": groups,
 	}
 	return c
 }

@@ -162,7 +162,7 @@ func (l *loader) environments() {
 	}
 }
 
-var envFields = []string{"like", "may_differ", "vars", "secrets", "hosts"}
+var envFields = []string{"like", "may_differ", "vars", "secrets", "hosts", "groups"}
 
 func (l *loader) environment(name, rel string) *Environment {
 	f, root := l.read(rel)
@@ -170,7 +170,8 @@ func (l *loader) environment(name, rel string) *Environment {
 		return nil
 	}
 	env := &Environment{Name: name, File: rel, Vars: Vars{}}
-	var hostsNode *yaml.Node
+	var hostsNode, groupsNode *yaml.Node
+	defer func() { l.groups(f, env, groupsNode) }()
 	for _, fd := range f.fields(root, rel) {
 		switch fd.key {
 		case "like":
@@ -199,6 +200,8 @@ func (l *loader) environment(name, rel string) *Environment {
 			l.secrets(f, env, fd.v)
 		case "hosts":
 			hostsNode = fd.v
+		case "groups":
+			groupsNode = fd.v
 		default:
 			f.unknown(fd, "environment "+name, envFields)
 		}
@@ -516,6 +519,37 @@ func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 }
 
 var idRE = regexp.MustCompile(`^([a-z_]+):(.+)$`)
+
+// groups decodes an environment's groups: name -> host names, each a
+// host of the environment; a group may not be named like a host or a role
+// (--limit takes all three).
+func (l *loader) groups(f *source, env *Environment, n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	env.Groups = map[string][]string{}
+	for _, fd := range f.fields(n, "groups") {
+		if !f.checkName(fd.k, "group", fd.key) {
+			continue
+		}
+		if env.Host(fd.key) != nil {
+			f.errf(fd.k, "group %s: a host of %s has that name: --limit could not tell them apart", fd.key, env.Name)
+			continue
+		}
+		if l.repo.Roles[fd.key] != nil {
+			f.errf(fd.k, "group %s: a role has that name: --limit could not tell them apart", fd.key)
+			continue
+		}
+		list, nodes := f.strList(fd.v, "groups: "+fd.key)
+		for i, h := range list {
+			if env.Host(h) == nil {
+				f.errf(nodes[i], "group %s: %q is not a host of %s", fd.key, h, env.Name)
+				continue
+			}
+			env.Groups[fd.key] = append(env.Groups[fd.key], h)
+		}
+	}
+}
 
 // varNameRE is a variable's name, as for_each names it.
 var varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -93,3 +93,31 @@ func TestForEachErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestGroups: an environment's groups name its hosts; templates see a
+// host's groups; a group naming an unknown host, or named like a host or
+// a role, is an error at its position.
+func TestGroups(t *testing.T) {
+	repo := strings.Replace(loopRepo, "  pi: {address: 10.0.0.2, arch: arm64, roles: [web]}\n",
+		"  pi: {address: 10.0.0.2, arch: arm64, roles: [web]}\ngroups:\n  wave1: [pi]\n  all: [web, pi]\n", 1)
+	repo = strings.Replace(repo, "  - package: intel-microcode\n", "  - file: /etc/groups\n    content: '{{ .host.groups | join \",\" }}'\n  - package: intel-microcode\n", 1)
+	r, err := Load(writeRepo(t, repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Compile("production", "pi", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, h, "file:/etc/groups"); got != "all,wave1" {
+		t.Errorf(".host.groups of pi: %q", got)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{"wave1: [pi]", "wave1: [nosuch]", `environments/production.yaml:5:11: group wave1: "nosuch" is not a host of production`},
+		{"wave1: [pi]", "web: [pi]", "group web: a host of production has that name"},
+	} {
+		if _, err := Load(writeRepo(t, strings.Replace(repo, tc.from, tc.to, 1))); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q -> %q: %v; want %q", tc.from, tc.to, err, tc.want)
+		}
+	}
+}

@@ -65,6 +65,21 @@ type Environment struct {
 	Vars      Vars        // environment variables
 	Secrets   []SecretRef // plain variable names mapped to secret names
 	Hosts     []*HostDecl // in declaration order
+	// Groups name sets of hosts beyond roles (a site, a rollout wave):
+	// --limit and --serial take them, templates see .host.groups.
+	Groups map[string][]string
+}
+
+// GroupsOf returns the groups host belongs to, sorted.
+func (e *Environment) GroupsOf(host string) []string {
+	var out []string
+	for g, hs := range e.Groups {
+		if slices.Contains(hs, host) {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Host returns the host named name, or nil.
