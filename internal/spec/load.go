@@ -162,7 +162,7 @@ func (l *loader) environments() {
 	}
 }
 
-var envFields = []string{"like", "may_differ", "vars", "secrets", "hosts"}
+var envFields = []string{"like", "may_differ", "vars", "secrets", "hosts", "dns"}
 
 func (l *loader) environment(name, rel string) *Environment {
 	f, root := l.read(rel)
@@ -199,6 +199,8 @@ func (l *loader) environment(name, rel string) *Environment {
 			l.secrets(f, env, fd.v)
 		case "hosts":
 			hostsNode = fd.v
+		case "dns":
+			l.dns(f, env, fd.v)
 		default:
 			f.unknown(fd, "environment "+name, envFields)
 		}

@@ -62,6 +62,7 @@ type Environment struct {
 	Vars      Vars        // environment variables
 	Secrets   []SecretRef // plain variable names mapped to secret names
 	Hosts     []*HostDecl // in declaration order
+	DNS       []*DNSZone  // the zones of its dns: mapping, in declaration order
 }
 
 // Host returns the host named name, or nil.
