@@ -58,8 +58,10 @@ type Change struct {
 	From   []string `json:"from,omitempty"` // the records served now: "TTL DATA"
 	To     []string `json:"to,omitempty"`   // the records wanted
 	// Purge: an unmanaged record deleted because the zone purges.
-	Purge bool   `json:"purge,omitempty"`
-	Why   string `json:"why,omitempty"` // what a record is derived from, or why it goes
+	Purge bool `json:"purge,omitempty"`
+	// Marker: the change is to one of tend's ownership records.
+	Marker bool   `json:"marker,omitempty"`
+	Why    string `json:"why,omitempty"` // what a record is derived from, or why it goes
 
 	set []spec.DNSRecord // the record set to write (create, update)
 	del []spec.DNSRecord // the records to delete
@@ -114,7 +116,7 @@ func fqdn(name, zone string) string {
 
 func (z *Zone) fail(what string, err error) error {
 	return hint.Wrap(fmt.Errorf("dns zone %s (%s): %s: %w", z.Name, z.Where, what, err),
-		"check the zone's server and credentials in the environment file and its secrets; no DNS record was changed")
+		"check the zone's server and credentials: its dns: entry in the environment file, and the secrets it names")
 }
 
 // keep says whether tend ever touches a record of this type and name:
@@ -184,8 +186,14 @@ func Diff(z *Zone, current []spec.DNSRecord) *Plan {
 	for k := range keys {
 		sorted = append(sorted, k)
 	}
+	owner := func(k key) string {
+		if n, ok := markerOf(k.name); ok {
+			return n
+		}
+		return k.name
+	}
 	slices.SortFunc(sorted, func(a, b key) int {
-		if c := strings.Compare(strings.TrimPrefix(a.name, spec.DNSMarkerPrefix+"."), strings.TrimPrefix(b.name, spec.DNSMarkerPrefix+".")); c != 0 {
+		if c := strings.Compare(owner(a), owner(b)); c != 0 {
 			return c
 		}
 		if c := strings.Compare(a.name, b.name); c != 0 {
@@ -205,12 +213,17 @@ func Diff(z *Zone, current []spec.DNSRecord) *Plan {
 			}
 			p.Changes = append(p.Changes, Change{Action: Update, Name: k.name, Type: k.typ, From: values(h), To: values(w), Why: from(w), set: w})
 		case isMarker(k, h) || slices.Contains(owned[k.name], k.typ):
-			p.Changes = append(p.Changes, Change{Action: Delete, Name: k.name, Type: k.typ, From: values(h), Why: "no longer in the spec", del: h})
+			p.Changes = append(p.Changes, Change{Action: Delete, Name: k.name, Type: k.typ, From: values(h), Why: "no longer in the spec", del: h, Marker: isMarker(k, h)})
 		case z.Purge && !(glue[k.name] && (k.typ == "A" || k.typ == "AAAA")):
 			for _, r := range h {
 				p.Changes = append(p.Changes, Change{Action: Delete, Name: k.name, Type: k.typ, From: values([]spec.DNSRecord{r}), Purge: true,
 					Why: "purge: not in the spec", del: []spec.DNSRecord{r}})
 			}
+		}
+	}
+	for i, c := range p.Changes {
+		if _, ok := markerOf(c.Name); ok && c.Type == "TXT" && c.Action != Delete {
+			p.Changes[i].Marker = true
 		}
 	}
 	return p
@@ -285,11 +298,16 @@ func toLibdns(r spec.DNSRecord) libdns.RR {
 	return libdns.RR{Name: r.Name, TTL: time.Duration(r.TTL) * time.Second, Type: r.Type, Data: r.Data}
 }
 
-// Count is the number of changes of the plans.
-func Count(ps []*Plan) int {
-	n := 0
+// Count is the number of changes of the plans, and how many of them are
+// to ownership records.
+func Count(ps []*Plan) (n, markers int) {
 	for _, p := range ps {
 		n += len(p.Changes)
+		for _, c := range p.Changes {
+			if c.Marker {
+				markers++
+			}
+		}
 	}
-	return n
+	return n, markers
 }

@@ -25,45 +25,52 @@ type PrepareOptions struct {
 // the desired state of each selected host. A mistake in the repository or
 // the command line comes back as an inventory.InvalidError.
 func Prepare(o PrepareOptions) ([]Target, error) {
+	targets, _, err := PrepareRun(o)
+	return targets, err
+}
+
+// PrepareRun is Prepare, and also builds the environment's DNS zones
+// with their desired records and providers (see DNS).
+func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 	repo, err := spec.Load(o.Repo)
 	if err != nil {
-		return nil, inventory.Invalid(err)
+		return nil, nil, inventory.Invalid(err)
 	}
 	e, err := inventory.Environment(repo, o.Env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := spec.CheckParity(repo, o.Env); err != nil {
-		return nil, inventory.Invalid(err)
+		return nil, nil, inventory.Invalid(err)
 	}
 	// A missing secrets file is a mistake in the repository: said before
 	// anything else is needed (an SSH key, the secrets identity).
 	if _, err := secretFile(repo.Dir, e); err != nil {
-		return nil, inventory.Invalid(err)
+		return nil, nil, inventory.Invalid(err)
 	}
 	// Hosts next: a typo in --limit or an unknown host key is reported
 	// without asking for the secrets identity.
 	hosts, err := inventory.Reach(repo, o.Options)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if o.Lab != "" {
 		// A rehearsal's sites proxy to the lab's hosts, never to the
 		// addresses of the real ones.
 		if repo.Addresses, err = inventory.LabAddresses(o.Options); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	secrets, err := Secrets(repo.Dir, e, o.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var targets []Target
 	var ca *tunnel.CA
 	for _, h := range hosts {
 		c, err := repo.Compile(o.Env, h.Name, secrets)
 		if err != nil {
-			return nil, inventory.Invalid(err)
+			return nil, nil, inventory.Invalid(err)
 		}
 		if o.Lab != "" {
 			labTunnels(c, hosts)
@@ -71,20 +78,24 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 		if hasTunnels(c) {
 			if ca == nil {
 				if ca, err = TunnelCA(repo.Dir, e, secrets, o.Getenv); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			if err := IssueTunnels(c, ca, time.Now()); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		d, err := Desired(c)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		targets = append(targets, Target{Name: h.Name, SSH: h.SSH, Desired: d})
 	}
-	return targets, nil
+	d, err := dnsZones(repo, e, o, secrets)
+	if err != nil {
+		return nil, nil, err
+	}
+	return targets, d, nil
 }
 
 // Secrets decrypts the secrets of environment e, with the identities

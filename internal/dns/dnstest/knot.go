@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +33,12 @@ type Knot struct {
 	KeyName string
 	KeyAlg  string // hmac-sha256
 	Secret  string // the TSIG key, base64
+
+	stop func()
 }
+
+// Stop stops knotd now (a test of a server that is down).
+func (k *Knot) Stop(t testing.TB) { k.stop() }
 
 // Start runs knotd serving zone with the records of zonefile (zone-file
 // lines after the SOA and NS, relative to the zone), stopped at the end
@@ -105,14 +111,20 @@ zone:
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	var once sync.Once
+	k.stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
+		k.stop()
 		if t.Failed() {
 			t.Logf("knotd's log:\n%s", logb.String())
 		}
@@ -127,6 +139,7 @@ zone:
 		}
 		select {
 		case err := <-exited:
+			exited <- err
 			t.Fatalf("knotd exited: %v\n%s", err, logb.String())
 		case <-ctx.Done():
 			t.Fatalf("knotd did not answer for %s on %s\n%s", zone, k.Addr, logb.String())
