@@ -1,0 +1,87 @@
+package spec
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestDNSDerived: the records a user gets without writing them: a site's
+// server names inside a zone point at every host serving the site (A or
+// AAAA by the address), a host named inside a zone gets its address, a
+// name outside the zone gets nothing, and declared records come first.
+// A lab rehearsal's addresses replace the declared ones.
+func TestDNSDerived(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"tend.yaml": "name: d\n",
+		"environments/production.yaml": `hosts:
+  web1: {address: 192.0.2.1, roles: [web]}
+  web2: {address: "2001:db8::2", roles: [web]}
+  db.example.org: {address: 192.0.2.3}
+  other: {address: host.example.net, roles: [web]}
+dns:
+  example.org:
+    provider: gandi
+    token: vault_gandi
+    ttl: 600
+    records:
+      - '@ MX 10 mail.example.net.'
+      - 'www 60 TXT "hello" "world"'
+`,
+		"roles/web/role.yaml": `resources:
+  - site: www
+    server_names: [www.example.org, example.org, www.example.com]
+    root: /srv/www
+`,
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := func() []string {
+		var hosts []*Host
+		for _, h := range r.Environments["production"].Hosts {
+			c, err := r.Compile("production", h.Name, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts = append(hosts, c)
+		}
+		zones, err := r.DNS("production", hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, rec := range zones[0].Records {
+			out = append(out, rec.Name+" "+rec.Type+" "+rec.Data+" "+itoa(rec.TTL)+" "+rec.From)
+		}
+		return out
+	}
+	want := []string{
+		"@ MX 10 mail.example.net. 600 ",
+		"www TXT helloworld 60 ",
+		"www A 192.0.2.1 600 site www on host web1",
+		"@ A 192.0.2.1 600 site www on host web1",
+		"www AAAA 2001:db8::2 600 site www on host web2",
+		"@ AAAA 2001:db8::2 600 site www on host web2",
+		"db A 192.0.2.3 600 host db.example.org",
+	}
+	if diff := cmp.Diff(want, records()); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	r.Addresses = map[string]string{"web1": "10.0.0.1", "web2": "10.0.0.2", "db.example.org": "10.0.0.3"}
+	if got := records(); got[2] != "www A 10.0.0.1 600 site www on host web1" || got[4] != "www A 10.0.0.2 600 site www on host web2" || got[6] != "db A 10.0.0.3 600 host db.example.org" {
+		t.Errorf("a lab rehearsal's records do not follow the lab's addresses: %q", got)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
