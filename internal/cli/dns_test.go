@@ -38,6 +38,8 @@ func TestDNSPlanApplyKnot(t *testing.T) {
 			}
 			env += "      - '" + r + "'\n"
 		}
+		// A real provider's zone, which a lab rehearsal must leave alone.
+		env += "  example.net:\n    provider: gandi\n    token: vault_gandi_token\n    records: ['www A 192.0.2.1']\n"
 		for name, text := range map[string]string{
 			"tend.yaml":                    "name: dns\n",
 			"environments/production.yaml": env,
@@ -80,6 +82,19 @@ func TestDNSPlanApplyKnot(t *testing.T) {
 	write("/srv/www", "www A 192.0.2.1", "@ MX 10 mail", "mail A 192.0.2.2", `_dmarc TXT "v=DMARC1; p=reject"`)
 	plan("host host1:", "+ directory:/srv/www", "dns example.org (rfc2136 server "+k.Addr+"):",
 		"+ www A 600 192.0.2.1", "+ @ MX 600 10 mail.example.org.", `+ _dmarc TXT 600 "v=DMARC1; p=reject"`, "DNS: ")
+	out, errOut, _ := e.run("", append([]string{"plan", "production"}, lab...)...)
+	if !strings.Contains(errOut, "dns zone example.net: left out of the lab rehearsal: gandi is not an rfc2136 server on loopback") || strings.Contains(out, "example.net") {
+		t.Errorf("a lab rehearsal plans a real provider's zone:\n%s%s", out, errOut)
+	}
+	out, _, _ = e.run("", append([]string{"plan", "production", "--json"}, lab...)...)
+	if !strings.Contains(out, `{"type":"dns","zone":"example.org","where":"rfc2136 server `+k.Addr+`","changes":[`) ||
+		!strings.Contains(out, `{"action":"create","name":"www","type":"A","to":["600 192.0.2.1"]}`) {
+		t.Errorf("plan --json has no dns line for the zone:\n%s", out)
+	}
+	out, errOut, _ = e.run("", append([]string{"plan", "production", "--limit", "host1"}, lab...)...)
+	if !strings.Contains(errOut, "dns: left out") || strings.Contains(out, "dns example.org") {
+		t.Errorf("plan --limit plans DNS:\n%s%s", out, errOut)
+	}
 	apply()
 	lookup("www", "A", "192.0.2.1")
 	lookup("@", "MX", "10 mail.example.org.")
@@ -113,4 +128,37 @@ func TestDNSPlanApplyKnot(t *testing.T) {
 	k.Stop(t)
 	e.fails(1, "", append([]string{"apply", "production"}, lab...), "dns zone example.org (rfc2136 server "+k.Addr+")", "nothing was changed")
 	l.Run(t, "host1", "test ! -e /srv/other")
+
+	for _, o := range e.outputs {
+		if strings.Contains(o, k.Secret) {
+			t.Fatalf("tend printed the TSIG key:\n%s", o)
+		}
+	}
+}
+
+// TestValidateDNSSecrets: a zone names its credentials by secret name, and
+// validate checks that the secret exists (and does not take the name for
+// a secret name out of place).
+func TestValidateDNSSecrets(t *testing.T) {
+	e := newSecretEnv(t)
+	for name, text := range map[string]string{
+		"tend.yaml": "name: s\n",
+		"environments/production.yaml": "secrets:\n  db_password: vault_db_password\nhosts:\n  web: {address: 192.0.2.1}\n" +
+			"dns:\n  example.org:\n    provider: rfc2136\n    server: 192.0.2.53:53\n    key_name: tend\n    key_secret: vault_dns_tsig\n",
+	} {
+		os.MkdirAll(filepath.Join(e.repo, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(e.repo, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key, pub := e.keygen("ops")
+	e.useKey(key)
+	e.ok("pw\n", "secret", "set", "production", "vault_db_password", "--recipient", pub)
+	errs := e.fails(ExitUsage, "", []string{"validate", "--repo", e.repo},
+		"environments/production.yaml:10:17: dns zone example.org: key_secret: secret vault_dns_tsig is not in secrets/production.yaml")
+	if strings.Contains(errs, "secret names are used only under secrets:") {
+		t.Errorf("a zone's credential was taken for a secret name out of place:\n%s", errs)
+	}
+	e.ok("c2VjcmV0\n", "secret", "set", "production", "vault_dns_tsig")
+	e.ok("", "validate", "--repo", e.repo)
 }

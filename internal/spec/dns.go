@@ -55,10 +55,11 @@ type DNSZone struct {
 	// Secrets maps a credential field (key_secret, token,
 	// application_key...) to the name of a secret of the environment:
 	// never a value.
-	Secrets map[string]string
-	Purge   bool // records tend does not declare are deleted
-	TTL     int  // default 300
-	Records []DNSRecord
+	Secrets   map[string]string
+	SecretPos map[string]Pos // where each is named
+	Purge     bool           // records tend does not declare are deleted
+	TTL       int            // default 300
+	Records   []DNSRecord
 }
 
 // Where says which server or provider a zone is at, for messages.
@@ -94,7 +95,7 @@ func (l *loader) dns(f *source, env *Environment, n *yaml.Node) {
 			f.errf(fd.k, "%s: declared twice", what)
 			continue
 		}
-		z := &DNSZone{Name: zone, Pos: f.pos(fd.k), KeyAlgorithm: "hmac-sha256", Endpoint: "ovh-eu", TTL: 300, Secrets: map[string]string{}}
+		z := &DNSZone{Name: zone, Pos: f.pos(fd.k), KeyAlgorithm: "hmac-sha256", Endpoint: "ovh-eu", TTL: 300, Secrets: map[string]string{}, SecretPos: map[string]Pos{}}
 		var records *yaml.Node
 		nodes := map[string]*yaml.Node{}
 		for _, x := range f.fields(fd.v, what) {
@@ -139,7 +140,7 @@ func (l *loader) dns(f *source, env *Environment, n *yaml.Node) {
 						f.errf(x.v, "%s: %q is not a secret name: name a secret of secrets/%s.yaml (vault_...), never write the credential here", w, s, env.Name)
 						continue
 					}
-					z.Secrets[x.key] = s
+					z.Secrets[x.key], z.SecretPos[x.key] = s, f.pos(x.v)
 				}
 			case "purge":
 				z.Purge, _ = f.boolean(x.v, w)
