@@ -136,6 +136,50 @@ func TestDNSPlanApplyKnot(t *testing.T) {
 	}
 }
 
+// TestDNSAfterHosts: the records change after the hosts. A zone that can
+// be read but refuses the update (its ACL changed between the check and
+// the update): apply fails naming the zone and the server, and the host's
+// change of the same apply is made. A host that fails: no record changes,
+// and apply says why.
+func TestDNSAfterHosts(t *testing.T) {
+	l := labtest.New(t, 1)
+	k := dnstest.Start(t, "example.org", "", dnstest.TransferOnly)
+	e := newSecretEnv(t)
+	e.forLab()
+	key, pub := e.keygen("ops")
+	e.useKey(key)
+	e.ok(k.Secret+"\n", "secret", "set", "production", "vault_dns_tsig", "--recipient", pub)
+	write := func(role string) {
+		t.Helper()
+		for name, text := range map[string]string{
+			"tend.yaml": "name: dns\n",
+			"environments/production.yaml": "hosts:\n  host1: {address: 192.0.2.1, roles: [web]}\ndns:\n  example.org:\n    provider: rfc2136\n    server: " + k.Addr +
+				"\n    key_name: " + k.KeyName + "\n    key_secret: vault_dns_tsig\n    records: ['www A 192.0.2.1']\n",
+			"roles/web/role.yaml": role,
+		} {
+			os.MkdirAll(filepath.Join(e.repo, filepath.Dir(name)), 0o755)
+			if err := os.WriteFile(filepath.Join(e.repo, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lab := []string{"--repo", e.repo, "--lab", l.State.Name}
+
+	write("resources:\n  - directory: /srv/www\n")
+	e.fails(1, "", append([]string{"apply", "production"}, lab...),
+		"dns zone example.org (rfc2136 server "+k.Addr+"): write records:", "the hosts' changes were made")
+	l.Run(t, "host1", "test -d /srv/www")
+	if got := k.Lookup(t, "www", "A"); len(got) != 0 {
+		t.Errorf("Knot took an update its ACL refuses: %q", got)
+	}
+
+	write("resources:\n  - command: broken\n    run: exit 1\n")
+	out, _, code := e.run("", append([]string{"apply", "production"}, lab...)...)
+	if code != 1 || !strings.Contains(out, "DNS: 1 record change(s) not made: 1 host(s) failed") {
+		t.Errorf("apply with a failed host: exit %d, want 1 and DNS not made:\n%s", code, out)
+	}
+}
+
 // TestValidateDNSSecrets: a zone names its credentials by secret name, and
 // validate checks that the secret exists (and does not take the name for
 // a secret name out of place).

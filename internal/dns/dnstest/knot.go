@@ -40,10 +40,17 @@ type Knot struct {
 // Stop stops knotd now (a test of a server that is down).
 func (k *Knot) Stop(t testing.TB) { k.stop() }
 
+// Option changes the server Start runs.
+type Option int
+
+// TransferOnly: the key may read the zone (AXFR) but not update it, as a
+// server whose ACL was changed between plan and apply.
+const TransferOnly Option = 1
+
 // Start runs knotd serving zone with the records of zonefile (zone-file
 // lines after the SOA and NS, relative to the zone), stopped at the end
 // of the test. Its key may update and transfer the zone; nothing else may.
-func Start(t testing.TB, zone string, zonefile string) *Knot {
+func Start(t testing.TB, zone string, zonefile string, opts ...Option) *Knot {
 	t.Helper()
 	bin, err := exec.LookPath("knotd")
 	if err != nil {
@@ -99,6 +106,9 @@ zone:
   - domain: %[6]s.
     acl: tend
 `, dir, port, k.KeyName, k.KeyAlg, k.Secret, zone)
+	if slices.Contains(opts, TransferOnly) {
+		conf = strings.Replace(conf, "action: [update, transfer]", "action: [transfer]", 1)
+	}
 	cf := filepath.Join(dir, "knot.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
