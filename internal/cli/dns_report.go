@@ -13,10 +13,9 @@ import (
 // dnsRun is what plan or apply did with the environment's DNS zones.
 type dnsRun struct {
 	plans   []*dns.Plan
-	notes   []string // zones left out, and why
-	applied bool     // apply made the plans' changes
-	skipped string   // why apply did not make them
-	err     error    // applying failed
+	applied bool   // apply made the plans' changes
+	skipped string // why apply did not make them
+	err     error  // applying failed
 }
 
 // changes counts every change, ownership records included.

@@ -129,7 +129,7 @@ func converge(ctx context.Context, s *session, env string, f runFlags, mode wire
 	if err != nil {
 		return nil, nil, dnsCheckFailed(err)
 	}
-	dr := &dnsRun{plans: plans, notes: d.Notes}
+	dr := &dnsRun{plans: plans}
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Name

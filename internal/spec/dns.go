@@ -237,7 +237,7 @@ func ParseRecord(zone, s string, ttl int) (DNSRecord, error) {
 		return DNSRecord{}, fmt.Errorf("%s records are the provider's, not tend's", typ)
 	}
 	// The data as written, after the type: its spaces and quotes kept.
-	data := strings.TrimSpace(s[strings.Index(s, rest[0])+len(rest[0]):])
+	data := afterFields(s, len(fields)-len(rest)+1)
 	if ttl < 1 || ttl > 1<<31-1 {
 		return DNSRecord{}, fmt.Errorf("TTL %d is out of range", ttl)
 	}
@@ -248,10 +248,28 @@ func ParseRecord(zone, s string, ttl int) (DNSRecord, error) {
 	if strings.HasPrefix(r.Name, DNSMarkerPrefix) {
 		return DNSRecord{}, fmt.Errorf("names starting with %s are tend's ownership records", DNSMarkerPrefix)
 	}
+	if (r.Type == "TXT" || r.Type == "SPF") && strings.ContainsFunc(r.Data, func(c rune) bool { return c < ' ' || c > '~' || c == '\\' || c == '"' }) {
+		// libdns carries TXT text unescaped and its RFC 2136 provider
+		// quotes it again: an escape would differ on every plan.
+		return DNSRecord{}, fmt.Errorf("TXT text with a quote, a backslash or a non-ASCII character is not supported: write printable ASCII")
+	}
 	if r.Type == "NS" && r.Name == "@" {
 		return DNSRecord{}, fmt.Errorf("the zone's own NS records are the provider's, not tend's")
 	}
 	return r, nil
+}
+
+// afterFields returns s after its first n space-separated fields.
+func afterFields(s string, n int) string {
+	for range n {
+		s = strings.TrimLeft(s, " \t")
+		i := strings.IndexAny(s, " \t")
+		if i < 0 {
+			return ""
+		}
+		s = s[i:]
+	}
+	return strings.TrimSpace(s)
 }
 
 // CanonicalRecord parses one record of zone (name relative to it, or

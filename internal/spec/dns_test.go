@@ -85,3 +85,48 @@ dns:
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestParseRecord: records as users write them, in canonical form; the
+// owner name may spell the type ("a A ...").
+func TestParseRecord(t *testing.T) {
+	for in, want := range map[string]string{
+		"A A 192.0.2.1":                       "a 300 A 192.0.2.1",
+		"@ 60 IN MX 10 mail":                  "@ 60 MX 10 mail.example.org.",
+		`_dmarc TXT "v=DMARC1; p=reject"`:     "_dmarc 300 TXT v=DMARC1; p=reject",
+		`k._domainkey TXT "p=AB" "CD"`:        "k._domainkey 300 TXT p=ABCD",
+		"www.example.org. CNAME example.org.": "www 300 CNAME example.org.",
+		"@ CAA 0 issue \"letsencrypt.org\"":   "@ 300 CAA 0 issue \"letsencrypt.org\"",
+		"_sip._tcp SRV 0 5 5060 sip":          "_sip._tcp 300 SRV 0 5 5060 sip.example.org.",
+	} {
+		r, err := ParseRecord("example.org", in, 300)
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := r.Name + " " + strconv.Itoa(r.TTL) + " " + r.Type + " " + r.Data; got != want {
+			t.Errorf("%s: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParseRecord: any string is a record or an error, and a record's
+// canonical form reads back as itself (plan compares canonical forms: a
+// form that changed when read again would be a change in every plan).
+func FuzzParseRecord(f *testing.F) {
+	for _, s := range []string{"www A 192.0.2.1", `@ TXT "a" "c"`, "@ MX 10 mail", "x 60 AAAA 2001:db8::1", "* CNAME @", "a SRV 0 0 1 b."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRecord("example.org", s, 300)
+		if err != nil {
+			return
+		}
+		again, err := CanonicalRecord("example.org", r.Name, r.TTL, r.Type, r.Data, r.Type != "TXT")
+		if err != nil {
+			t.Fatalf("%q: canonical %+v does not read back: %v", s, r, err)
+		}
+		if again.Name != r.Name || again.Type != r.Type || again.Data != r.Data || again.TTL != r.TTL {
+			t.Fatalf("%q: %+v reads back as %+v", s, r, again)
+		}
+	})
+}
