@@ -23,11 +23,13 @@ import (
 // Provider is what tend needs of a libdns provider. GetRecords returns
 // every record of the zone; SetRecords replaces, for each name and type
 // it is given, the whole record set with the records given; DeleteRecords
-// deletes exactly the records given (name, type and data).
+// deletes exactly the records given (name, type and data); AppendRecords
+// adds records beside those of their name and type (DNS-01 challenges).
 type Provider interface {
 	libdns.RecordGetter
 	libdns.RecordSetter
 	libdns.RecordDeleter
+	libdns.RecordAppender
 }
 
 // Zone is one zone to keep: its desired records and its provider.

@@ -11,12 +11,12 @@ import (
 )
 
 // NewZone makes the zone to keep from the spec's zone z and its desired
-// records, with z's provider; secret returns the value of one of the
-// environment's secrets by name. The credentials stay in the provider's
-// memory: never in a process argument, a file or a message.
-func NewZone(z *spec.DNSZone, records []spec.DNSRecord, secret func(name string) (string, error)) (*Zone, error) {
+// records, with z's provider; credential returns the value of one of its
+// credential fields (key_secret, token...). The credentials stay in the
+// provider's memory: never in a process argument, a file or a message.
+func NewZone(z *spec.DNSZone, records []spec.DNSRecord, credential func(field string) (string, error)) (*Zone, error) {
 	cred := func(field string) (string, error) {
-		v, err := secret(z.Secrets[field])
+		v, err := credential(field)
 		if err != nil {
 			return "", fmt.Errorf("dns zone %s: %s: %w", z.Name, field, err)
 		}

@@ -54,7 +54,7 @@ func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets ma
 			out.Notes = append(out.Notes, fmt.Sprintf("dns zone %s: left out of the lab rehearsal: %s is not an rfc2136 server on loopback", z.Name, z.Where()))
 			continue
 		}
-		dz, err := dns.NewZone(z, z.Records, lookup)
+		dz, err := dns.NewZone(z, z.Records, func(field string) (string, error) { return lookup(z.Secrets[field]) })
 		if err != nil {
 			return nil, err
 		}

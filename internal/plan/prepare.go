@@ -98,6 +98,17 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 	return targets, d, nil
 }
 
+// namesDNSSecrets says whether a DNS zone of e names a secret (a
+// dns-01 certificate's compile needs its value).
+func namesDNSSecrets(e *spec.Environment) bool {
+	for _, z := range e.DNS {
+		if len(z.Secrets) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Secrets decrypts the secrets of environment e, with the identities
 // getenv names (see secret.Identities). An environment that maps no
 // secret needs no identity: the map is then empty.
@@ -106,12 +117,20 @@ func Secrets(dir string, e *spec.Environment, getenv func(string) string) (map[s
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if len(e.Secrets) == 0 {
+	if len(e.Secrets) == 0 && !namesDNSSecrets(e) {
 		return out, nil
 	}
 	path, err := secretFile(dir, e)
 	if err != nil {
 		return nil, err
+	}
+	if path == "" { // only DNS zones name secrets
+		if path, err = secret.Path(dir, e.Name); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(path); err != nil {
+			return out, nil // said by the zone that needs one (secretLookup)
+		}
 	}
 	file, err := secret.Load(path)
 	if err != nil {

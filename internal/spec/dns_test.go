@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -129,4 +130,55 @@ func FuzzParseRecord(f *testing.F) {
 			t.Fatalf("%q: %+v reads back as %+v", s, r, again)
 		}
 	})
+}
+
+// TestCertificateDNS01: a dns-01 certificate gets the zone holding its
+// names (the longest), with its provider and the credentials' values, and
+// is sensitive; without secrets (validate), placeholders.
+func TestCertificateDNS01(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"tend.yaml": "name: d\n",
+		"environments/production.yaml": `hosts:
+  web: {address: 192.0.2.1, roles: [web]}
+dns:
+  example.org:
+    provider: gandi
+    token: vault_gandi
+  int.example.org:
+    provider: rfc2136
+    server: 192.0.2.53:53
+    key_name: tend
+    key_secret: vault_tsig
+`,
+		"roles/web/role.yaml": "resources:\n  - certificate: wild\n    names: ['*.int.example.org', int.example.org]\n    challenge: dns-01\n",
+	} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		secrets map[string]string
+		key     string
+	}{{map[string]string{"vault_tsig": "S3CRET", "vault_gandi": "T"}, "S3CRET"}, {nil, SecretPlaceholder("vault_tsig")}} {
+		h, err := r.Compile("production", "web", c.secrets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := h.Resources[0]
+		got := res.Spec.(*Certificate).DNS
+		want := &CertDNS{Zone: "int.example.org", Provider: DNSRFC2136, Server: "192.0.2.53:53", KeyName: "tend", KeyAlgorithm: "hmac-sha256",
+			Endpoint: "ovh-eu", Credentials: map[string]string{"key_secret": c.key}}
+		if diff := cmp.Diff(want, got); diff != "" || !res.Sensitive {
+			t.Errorf("dns (-want +got):\n%s\nsensitive %v", diff, res.Sensitive)
+		}
+	}
+	if _, err := r.Compile("production", "web", map[string]string{"vault_gandi": "T"}); err == nil || !strings.Contains(err.Error(), "environments/production.yaml:11:17: secret vault_tsig (dns zone int.example.org, for certificate wild) has no value") {
+		t.Errorf("a missing credential: %v", err)
+	}
 }

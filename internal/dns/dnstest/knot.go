@@ -1,5 +1,5 @@
 // Package dnstest runs a real DNS server for tests: Knot (knotd, Debian's
-// package knot) on a free loopback port, serving one zone and accepting
+// package knot) on a free loopback port (or on a lab's gateway), serving one zone and accepting
 // TSIG-signed dynamic updates (RFC 2136) and zone transfers, and queries
 // it. Without knotd the test is skipped, or fails when TEND_REQUIRE_REAL=1.
 package dnstest
@@ -41,11 +41,20 @@ type Knot struct {
 func (k *Knot) Stop(t testing.TB) { k.stop() }
 
 // Option changes the server Start runs.
-type Option int
+type Option func(*options)
+
+type options struct {
+	transferOnly bool
+	host         string
+}
 
 // TransferOnly: the key may read the zone (AXFR) but not update it, as a
 // server whose ACL was changed between plan and apply.
-const TransferOnly Option = 1
+func TransferOnly(o *options) { o.transferOnly = true }
+
+// Listen: knotd listens on host (an address of a network the test made,
+// such as a lab's gateway) instead of 127.0.0.1.
+func Listen(host string) Option { return func(o *options) { o.host = host } }
 
 // Start runs knotd serving zone with the records of zonefile (zone-file
 // lines after the SOA and NS, relative to the zone), stopped at the end
@@ -59,14 +68,18 @@ func Start(t testing.TB, zone string, zonefile string, opts ...Option) *Knot {
 		}
 	}
 	testenv.Need(t, "knotd (Debian package knot)", err)
+	o := options{host: "127.0.0.1"}
+	for _, f := range opts {
+		f(&o)
+	}
 	dir := t.TempDir()
-	port, err := freePort()
+	port, err := freePort(o.host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	k := &Knot{Addr: "127.0.0.1:" + strconv.Itoa(port), Zone: zone, KeyName: "tend-test", KeyAlg: "hmac-sha256",
+	k := &Knot{Addr: net.JoinHostPort(o.host, strconv.Itoa(port)), Zone: zone, KeyName: "tend-test", KeyAlg: "hmac-sha256",
 		Secret: base64.StdEncoding.EncodeToString(secret)}
 	// Knot needs its database directory, or updates fail with SERVFAIL.
 	for _, d := range []string{"db", "zones", "run"} {
@@ -80,7 +93,7 @@ func Start(t testing.TB, zone string, zonefile string, opts ...Option) *Knot {
 	}
 	conf := fmt.Sprintf(`server:
     rundir: "%[1]s/run"
-    listen: 127.0.0.1@%[2]d
+    listen: %[7]s@%[2]d
 control:
     listen: "%[1]s/run/knot.sock"
 database:
@@ -105,8 +118,8 @@ template:
 zone:
   - domain: %[6]s.
     acl: tend
-`, dir, port, k.KeyName, k.KeyAlg, k.Secret, zone)
-	if slices.Contains(opts, TransferOnly) {
+`, dir, port, k.KeyName, k.KeyAlg, k.Secret, zone, o.host)
+	if o.transferOnly {
 		conf = strings.Replace(conf, "action: [update, transfer]", "action: [transfer]", 1)
 	}
 	cf := filepath.Join(dir, "knot.conf")
@@ -158,20 +171,20 @@ zone:
 	}
 }
 
-// freePort returns a port free on 127.0.0.1 for both TCP and UDP now.
-func freePort() (int, error) {
+// freePort returns a port free on host for both TCP and UDP now.
+func freePort(host string) (int, error) {
 	for range 20 {
-		p, err := testenv.FreePort("127.0.0.1")
+		p, err := testenv.FreePort(host)
 		if err != nil {
 			return 0, err
 		}
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(p))
+		u, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err == nil {
 			u.Close()
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("no free port for TCP and UDP on 127.0.0.1")
+	return 0, fmt.Errorf("no free port for TCP and UDP on %s", host)
 }
 
 func (k *Knot) query(ctx context.Context, name string, typ uint16) (*mdns.Msg, error) {
