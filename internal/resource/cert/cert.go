@@ -107,7 +107,10 @@ func New(name string, s *spec.Certificate) (*Cert, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.parts = append(c.parts, scheduled.NewPart("dns credentials", df, false))
+		c.parts = append(c.parts, scheduled.NewPart("dns credentials", df, true))
+	} else {
+		// Moved to http-01: the zone's credentials leave the host.
+		c.parts = append(c.parts, scheduled.NewPart("dns credentials", noFile(filepath.Join(Dir(name), DNSFile)), false))
 	}
 	conf, _ := json.MarshalIndent(public, "", "  ")
 	cf, err := file.NewFile(filepath.Join(Dir(name), ConfigFile), &spec.File{Content: string(conf) + "\n", Mode: "0644", Owner: "root", Group: "root"})

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/libdns/libdns"
 
 	"tend/internal/dns"
+	"tend/internal/resource"
 	"tend/internal/spec"
 )
 
@@ -87,4 +91,23 @@ func (s *dnsSolver) written(ctx context.Context, domain, fqdn, value string, _ d
 		}
 	}
 	return false, nil
+}
+
+// noFile is a part that makes sure a file is not there.
+type noFile string
+
+func (p noFile) Check(context.Context) (*resource.Change, error) {
+	if _, err := os.Lstat(string(p)); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	c := &resource.Change{Action: resource.Delete}
+	c.Add(filepath.Base(string(p)), string(p), "")
+	return c, nil
+}
+
+func (p noFile) Apply(context.Context, *resource.Change) error {
+	if err := os.Remove(string(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }

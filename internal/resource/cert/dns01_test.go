@@ -19,7 +19,8 @@ import (
 // writes the challenge records through RFC 2136 with the zone's TSIG key
 // and removes them after. No nginx is needed; the key is readable by
 // root only on the host and absent from certificate.json; the plan after
-// the apply is empty.
+// the apply is empty. When the certificate leaves the spec, the
+// credentials leave the host.
 func TestDNS01(t *testing.T) {
 	l := labtest.New(t, 1)
 	gw := l.State.Gateway()
@@ -51,5 +52,10 @@ func TestDNS01(t *testing.T) {
 		if got := k.Lookup(t, "_acme-challenge", "TXT"); len(got) != 0 {
 			t.Errorf("the challenge records were left in the zone: %q", got)
 		}
+	}}, resourcetest.State{Name: "removed", Check: func(t *testing.T) {
+		if _, err := l.Enter(t, "host1", "test", "-e", "/etc/tend/certs/wild/dns.json"); err == nil {
+			t.Errorf("the zone's credentials stayed on the host after the certificate left the spec")
+		}
+		l.MustEnter(t, "host1", "test", "-e", "/etc/tend/certs/wild/privkey.pem")
 	}})
 }
