@@ -27,7 +27,7 @@ type DNS struct {
 // --limit or a saved plan leaves DNS out, as a note. A lab rehearsal keeps
 // only the zones whose rfc2136 server is on loopback (one a test or the
 // user started): never a real provider.
-func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets map[string]string) (*DNS, error) {
+func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets map[string]string, labNet netip.Prefix) (*DNS, error) {
 	out := &DNS{}
 	if len(e.DNS) == 0 {
 		return out, nil
@@ -50,8 +50,8 @@ func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets ma
 	}
 	lookup := secretLookup(repo.Dir, e, secrets, o.Getenv)
 	for _, z := range zones {
-		if o.Lab != "" && !onLoopback(z) {
-			out.Notes = append(out.Notes, fmt.Sprintf("dns zone %s: left out of the lab rehearsal: %s is not an rfc2136 server on loopback", z.Name, z.Where()))
+		if o.Lab != "" && !labSafe(z.Provider, z.Server, labNet) {
+			out.Notes = append(out.Notes, fmt.Sprintf("dns zone %s: left out of the lab rehearsal: %s is not an rfc2136 server on loopback or the lab's network", z.Name, z.Where()))
 			continue
 		}
 		dz, err := dns.NewZone(z, z.Records, func(field string) (string, error) { return lookup(z.Secrets[field]) })
@@ -63,16 +63,35 @@ func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets ma
 	return out, nil
 }
 
-func onLoopback(z *spec.DNSZone) bool {
-	if z.Provider != spec.DNSRFC2136 {
+// labSafe says whether a lab rehearsal may use a zone: an rfc2136
+// server on loopback or on the lab's network, which a test or the user
+// started; never a real provider or name server.
+func labSafe(provider, server string, labNet netip.Prefix) bool {
+	if provider != spec.DNSRFC2136 {
 		return false
 	}
-	host, _, err := net.SplitHostPort(z.Server)
+	host, _, err := net.SplitHostPort(server)
 	if err != nil {
 		return false
 	}
 	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return err == nil && (ip.IsLoopback() || labNet.IsValid() && labNet.Contains(ip))
+}
+
+// labCertificates refuses, in a lab rehearsal, a dns-01 certificate of
+// compiled host h whose zone is not lab-safe: the lab host would write
+// its challenge records at the real provider.
+func labCertificates(h *spec.Host, labNet netip.Prefix) error {
+	for _, r := range h.Resources {
+		c, ok := r.Spec.(*spec.Certificate)
+		if !ok || c.DNS == nil || labSafe(c.DNS.Provider, c.DNS.Server, labNet) {
+			continue
+		}
+		where := c.DNS.ZoneSpec().Where()
+		return hint.Wrap(fmt.Errorf("host %s: %s: challenge dns-01 through dns zone %s (%s): a lab rehearsal never touches a real provider", h.Name, r.ID, c.DNS.Zone, where),
+			"rehearse it with the zone on an rfc2136 server of the lab's network (a Knot on its gateway), or leave the host out with --limit")
+	}
+	return nil
 }
 
 // secretLookup returns the value of a secret of e by name: from secrets

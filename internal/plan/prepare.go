@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
@@ -54,10 +55,14 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	var labNet netip.Prefix
 	if o.Lab != "" {
 		// A rehearsal's sites proxy to the lab's hosts, never to the
 		// addresses of the real ones.
 		if repo.Addresses, err = inventory.LabAddresses(o.Options); err != nil {
+			return nil, nil, err
+		}
+		if labNet, err = inventory.LabNetwork(o.Options); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -74,6 +79,9 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 		}
 		if o.Lab != "" {
 			labTunnels(c, hosts)
+			if err := labCertificates(c, labNet); err != nil {
+				return nil, nil, err
+			}
 		}
 		if hasTunnels(c) {
 			if ca == nil {
@@ -91,7 +99,7 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 		}
 		targets = append(targets, Target{Name: h.Name, SSH: h.SSH, Desired: d})
 	}
-	d, err := dnsZones(repo, e, o, secrets)
+	d, err := dnsZones(repo, e, o, secrets, labNet)
 	if err != nil {
 		return nil, nil, err
 	}
