@@ -116,12 +116,27 @@ func TestDNSPlanApplyKnot(t *testing.T) {
 	lookup("legacy", "TXT")
 	lookup("www", "A", "192.0.2.5")
 
+	// A saved plan: apply --plan makes its record changes; one whose
+	// zone needs other changes since is refused before any host.
+	write("/srv/www", "purge", "www A 192.0.2.6", "@ MX 10 mail", "mail A 192.0.2.2")
+	saved := filepath.Join(t.TempDir(), "plan.json")
+	if _, errOut, code := e.run("", append([]string{"plan", "production", "--out", saved}, lab...)...); code != 3 {
+		t.Fatalf("plan --out: exit %d\n%s", code, errOut)
+	}
+	e.ok("", append([]string{"apply", "production", "--plan", saved}, lab...)...)
+	lookup("www", "A", "192.0.2.6")
+	write("/srv/www", "purge", "www A 192.0.2.7", "@ MX 10 mail", "mail A 192.0.2.2")
+	e.run("", append([]string{"plan", "production", "--out", saved}, lab...)...)
+	write("/srv/www", "purge", "www A 192.0.2.8", "@ MX 10 mail", "mail A 192.0.2.2")
+	e.fails(1, "", append([]string{"apply", "production", "--plan", saved}, lab...), "the saved plan is stale: the records of dns zone example.org")
+	lookup("www", "A", "192.0.2.6")
+
 	// A wrong key: nothing changes, on the host either.
 	write("/srv/other", "www A 192.0.2.7")
 	e.ok("c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=\n", "secret", "set", "production", "vault_dns_tsig")
 	e.fails(1, "", append([]string{"apply", "production"}, lab...), "dns zone example.org (rfc2136 server "+k.Addr+")", "nothing was changed")
 	l.Run(t, "host1", "test ! -e /srv/other")
-	lookup("www", "A", "192.0.2.5")
+	lookup("www", "A", "192.0.2.6")
 
 	// A server that is down: the same.
 	e.ok(k.Secret+"\n", "secret", "set", "production", "vault_dns_tsig")

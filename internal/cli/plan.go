@@ -53,7 +53,9 @@ Exit codes: 0 nothing to change, 3 changes pending (for drift checks in CI),
 				return err
 			}
 			if out != "" {
-				if err := plan.NewSaved(args[0], rs).Write(out); err != nil {
+				saved := plan.NewSaved(args[0], rs)
+				saved.DNS = d.plansOrNone()
+				if err := saved.Write(out); err != nil {
 					return err
 				}
 			}
@@ -128,6 +130,11 @@ func converge(ctx context.Context, s *session, env string, f runFlags, mode wire
 	plans, err := plan.PlanDNS(ctx, d)
 	if err != nil {
 		return nil, nil, dnsCheckFailed(err)
+	}
+	if f.saved != nil && f.limit == "" {
+		if err := f.saved.CheckDNS(plans); err != nil {
+			return nil, nil, err
+		}
 	}
 	dr := &dnsRun{plans: plans}
 	names := make([]string, len(targets))

@@ -24,7 +24,7 @@ type DNS struct {
 
 // dnsZones builds the zones of environment e with their desired records,
 // derived from every host of e (not only the selected ones): a run with
-// --limit or a saved plan leaves DNS out, as a note. A lab rehearsal keeps
+// --limit leaves DNS out, as a note. A lab rehearsal keeps
 // only the zones whose rfc2136 server is on loopback (one a test or the
 // user started): never a real provider.
 func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets map[string]string, labNet netip.Prefix) (*DNS, error) {
@@ -32,8 +32,8 @@ func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets ma
 	if len(e.DNS) == 0 {
 		return out, nil
 	}
-	if len(o.Limit) > 0 || o.Only != nil {
-		out.Notes = append(out.Notes, "dns: left out: the zones follow every host of the environment, and this run selects some (--limit or --plan); run without them to plan DNS")
+	if len(o.Limit) > 0 || o.Only != nil && !o.Saved {
+		out.Notes = append(out.Notes, "dns: left out: the zones follow every host of the environment, and this run selects some (--limit); run without it to plan DNS")
 		return out, nil
 	}
 	var hosts []*spec.Host

@@ -18,6 +18,9 @@ import (
 type PrepareOptions struct {
 	Repo string // the repository's directory
 	inventory.Options
+	// Saved: apply --plan, whose hosts (Only) are the plan's; its DNS
+	// changes are checked against the zones (Saved.CheckDNS).
+	Saved bool
 }
 
 // Prepare loads the repository, checks it and the parity of the
