@@ -140,7 +140,7 @@ func keep(r spec.DNSRecord) bool {
 // declares is deleted; any other record is left alone, or deleted one by
 // one when z purges.
 func Diff(z *Zone, current []spec.DNSRecord) *Plan {
-	p := &Plan{Zone: z.Name, Where: z.Where}
+	p := &Plan{Zone: z.Name, Where: z.Where, Changes: []Change{}} // [] in JSON, never null
 	want := map[key][]spec.DNSRecord{}
 	types := map[string][]string{}
 	for _, r := range z.Records {
