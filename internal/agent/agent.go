@@ -111,6 +111,9 @@ func (r *run) desiredIDs() []string {
 // its successor. So is one under a path declared absent, which takes its
 // whole tree with it.
 func (r *run) removals() (remove, forget []*Entry) {
+	if r.d.Partial {
+		return nil, nil // the resources left out are not gone from the spec
+	}
 	declared := map[string]bool{}
 	names := map[string]bool{}
 	var absent []string
@@ -361,15 +364,27 @@ func addPending(pending *[]wire.Handler, handlers []wire.Handler, name string) {
 	}
 }
 
-// fire runs the pending handlers once each, in order, removing each from the
-// pending file once it succeeded. In plan mode it only reports them.
+// fire runs the pending handlers once each, in the order they are
+// declared (role order, then their order in the role), removing each from
+// the pending file once it succeeded. In plan mode it only reports them.
 func (r *run) fire() error {
-	pending := r.pending
+	pending := slices.Clone(r.pending)
+	rank := map[string]int{}
+	for i, h := range r.d.Handlers {
+		rank[h.Name] = i
+	}
+	slices.SortStableFunc(pending, func(a, b wire.Handler) int { return rank[a.Name] - rank[b.Name] })
 	for len(pending) > 0 {
 		h := pending[0]
 		ev := wire.Event{Type: wire.EventHandler, Handler: h.Name}
 		if r.mode == wire.Apply {
-			if _, err := resource.Command(r.ctx, "systemctl", h.Action, h.Service+".service"); err != nil {
+			var err error
+			if h.Command != "" {
+				_, err = resource.Command(r.ctx, "/bin/sh", "-c", h.Command)
+			} else {
+				_, err = resource.Command(r.ctx, "systemctl", h.Action, h.Service+".service")
+			}
+			if err != nil {
 				ev.Diag = wire.Diag("handler "+h.Name, err)
 				r.emit(ev)
 				return fmt.Errorf("handler %s: %w", h.Name, err)

@@ -30,6 +30,7 @@ func registry() map[spec.Kind]kind {
 		webKinds(),
 		certKinds(),
 		tunnelKinds(),
+		editKinds(),
 	} {
 		maps.Copy(m, part)
 	}

@@ -95,6 +95,10 @@ func TestDNSPlanApplyKnot(t *testing.T) {
 	if !strings.Contains(errOut, "dns: left out") || strings.Contains(out, "dns example.org") {
 		t.Errorf("plan --limit plans DNS:\n%s%s", out, errOut)
 	}
+	out, errOut, _ = e.run("", append([]string{"plan", "production", "--only", "web"}, lab...)...)
+	if !strings.Contains(errOut, "dns: left out: a run of some resources") || strings.Contains(out, "dns example.org") {
+		t.Errorf("plan --only plans DNS:\n%s%s", out, errOut)
+	}
 	apply()
 	lookup("www", "A", "192.0.2.1")
 	lookup("@", "MX", "10 mail.example.org.")

@@ -13,7 +13,8 @@ import (
 // runFlags are the flags plan and apply share.
 type runFlags struct {
 	repo, lab, limit, identity string
-	parallel                   int
+	only, skip                 string
+	parallel, serial           int
 	asJSON                     bool
 	saved                      *plan.Saved // apply --plan: execute this plan (not a flag)
 }
@@ -24,6 +25,9 @@ func (f *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.limit, "limit", "", "only these `hosts or roles` (comma-separated)")
 	fs.StringVar(&f.identity, "identity", "", "SSH private key `file` (default: $TEND_SSH_KEY, then the ssh-agent)")
 	fs.IntVar(&f.parallel, "parallel", 10, "hosts converged at once")
+	fs.StringVar(&f.only, "only", "", "only the resources with these `tags` or of these roles (comma-separated); such a run removes nothing")
+	fs.StringVar(&f.skip, "skip", "", "leave out the resources with these `tags` or of these roles (comma-separated); such a run removes nothing")
+	fs.IntVar(&f.serial, "serial", 0, "converge `N` hosts at a time, in order, and stop after the first batch in which a host failed (a rolling apply)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the events as they come and a summary as JSON Lines, one object a line")
 }
 
@@ -131,7 +135,7 @@ func converge(ctx context.Context, s *session, env string, f runFlags, mode wire
 	if err != nil {
 		return nil, nil, dnsCheckFailed(err)
 	}
-	if f.saved != nil && f.limit == "" {
+	if f.saved != nil && !d.LeftOut {
 		if err := f.saved.CheckDNS(plans); err != nil {
 			return nil, nil, err
 		}
@@ -142,7 +146,7 @@ func converge(ctx context.Context, s *session, env string, f runFlags, mode wire
 		names[i] = t.Name
 	}
 	p := newProgress(s, mode, names, f.asJSON)
-	rs := plan.Run(ctx, targets, plan.Options{Mode: mode, Agent: bin, Parallel: f.parallel, Progress: p.event})
+	rs := plan.Run(ctx, targets, plan.Options{Mode: mode, Agent: bin, Parallel: f.parallel, Serial: f.serial, Progress: p.event})
 	p.finish(rs)
 	if mode == wire.Apply && dr.changes() > 0 {
 		if failed := plan.Summarize(rs).Failed; failed > 0 {

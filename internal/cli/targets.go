@@ -22,7 +22,7 @@ func (f *runFlags) inventoryOptions(s *session, env string) inventory.Options {
 // plan.Prepare); with a saved plan (apply --plan), of the plan's hosts,
 // each bound to the changes the plan lists.
 func prepare(ctx context.Context, s *session, env string, f runFlags) ([]plan.Target, *plan.DNS, error) {
-	targets, d, err := plan.PrepareRun(plan.PrepareOptions{Repo: f.repo, Options: f.inventoryOptions(s, env), Saved: f.saved != nil})
+	targets, d, err := plan.PrepareRun(plan.PrepareOptions{Repo: f.repo, Options: f.inventoryOptions(s, env), Only: splitList(f.only), Skip: splitList(f.skip), Saved: f.saved != nil})
 	if err != nil {
 		return nil, nil, exitCodeOf(err)
 	}

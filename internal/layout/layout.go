@@ -10,7 +10,9 @@
 // job, envdir, atomicfile, snapkey and hint below them, so a lower package never
 // comes to depend on a higher one and neither stack reaches into the other
 // (the controller does not import the host's runtime; they share only
-// wire). inventory reaches hosts without any secret. The backup packages
+// wire). inventory reaches hosts without any secret, and docs (cli ->
+// docs -> spec) writes the documentation from the spec without either
+// stack or any secret. The backup packages
 // do not import each other. Only cmd/tend imports cli, and every file of
 // internal/cli is a command or a piece of its output, at most 300 lines
 // long.

@@ -96,6 +96,10 @@ var below = []struct {
 	{"job", join(controller, host, backups, lab, []string{"store", "transport", "inventory"})},
 	{"store", join(controller, host, backups, lab, []string{"wire", "transport", "spec", "secret", "job"})},
 
+	// The documentation is read from the compiled spec: no stack, no
+	// host, no secret.
+	{"docs", join(controller, host, backups, lab, []string{"secret", "store", "transport", "wire", "job", "inventory"})},
+
 	// The lab builds test hosts; it drives no stack.
 	{"lab", join(controller, host, backups, []string{"store"})},
 }

@@ -20,11 +20,13 @@ import (
 type DNS struct {
 	Zones []*dns.Zone
 	Notes []string
+	// LeftOut: the run selects some hosts or resources, and so no zone.
+	LeftOut bool
 }
 
 // dnsZones builds the zones of environment e with their desired records,
 // derived from every host of e (not only the selected ones): a run with
-// --limit leaves DNS out, as a note. A lab rehearsal keeps
+// --limit, --only or --skip leaves DNS out, as a note. A lab rehearsal keeps
 // only the zones whose rfc2136 server is on loopback (one a test or the
 // user started): never a real provider.
 func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets map[string]string, labNet netip.Prefix) (*DNS, error) {
@@ -32,8 +34,14 @@ func dnsZones(repo *spec.Repo, e *spec.Environment, o PrepareOptions, secrets ma
 	if len(e.DNS) == 0 {
 		return out, nil
 	}
-	if len(o.Limit) > 0 || o.Only != nil && !o.Saved {
+	switch {
+	case len(o.Limit) > 0 || o.Options.Only != nil && !o.Saved:
 		out.Notes = append(out.Notes, "dns: left out: the zones follow every host of the environment, and this run selects some (--limit); run without it to plan DNS")
+		out.LeftOut = true
+		return out, nil
+	case len(o.Only)+len(o.Skip) > 0:
+		out.Notes = append(out.Notes, "dns: left out: a run of some resources (--only, --skip) changes no zone; run without them to plan DNS")
+		out.LeftOut = true
 		return out, nil
 	}
 	var hosts []*spec.Host

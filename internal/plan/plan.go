@@ -86,7 +86,7 @@ func Desired(h *spec.Host) (*wire.Desired, error) {
 		d.Resources = append(d.Resources, it)
 	}
 	for _, hd := range h.Handlers {
-		d.Handlers = append(d.Handlers, wire.Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action})
+		d.Handlers = append(d.Handlers, wire.Handler{Name: hd.Name, Service: hd.Service, Action: hd.Action, Command: hd.Command})
 	}
 	return d, nil
 }
@@ -125,7 +125,11 @@ type Target struct {
 type Options struct {
 	Mode     wire.Mode
 	Agent    *Binary
-	Parallel int                             // hosts at once; default 10
+	Parallel int // hosts at once; default 10
+	// Serial, when above 0, converges the targets in batches of Serial
+	// hosts, in order, and stops after the first batch in which a host
+	// failed: the later hosts are not touched (their results say so).
+	Serial   int
 	Progress func(host string, e wire.Event) // called for every event, from many goroutines
 }
 
@@ -173,14 +177,36 @@ func Run(ctx context.Context, targets []Target, opts Options) []Result {
 		opts.Parallel = 10
 	}
 	results := make([]Result, len(targets))
-	eachHost(len(targets), opts.Parallel, func(i int) {
-		start := time.Now()
-		results[i] = runHost(ctx, targets[i], opts)
-		results[i].Elapsed = time.Since(start)
-		if results[i].Err != nil && results[i].Diag == nil {
-			results[i].Diag = wire.Diag("", results[i].Err)
+	batch := len(targets)
+	if opts.Serial > 0 {
+		batch = opts.Serial
+	}
+	for from := 0; from < len(targets); from += batch {
+		to := min(from+batch, len(targets))
+		eachHost(to-from, opts.Parallel, func(i int) {
+			i += from
+			start := time.Now()
+			results[i] = runHost(ctx, targets[i], opts)
+			results[i].Elapsed = time.Since(start)
+			if results[i].Err != nil && results[i].Diag == nil {
+				results[i].Diag = wire.Diag("", results[i].Err)
+			}
+		})
+		var failed []string
+		for _, r := range results[from:to] {
+			if r.Err != nil {
+				failed = append(failed, r.Host)
+			}
 		}
-	})
+		if len(failed) == 0 {
+			continue
+		}
+		for i := to; i < len(targets); i++ {
+			err := fmt.Errorf("host %s: not started: %s failed in an earlier batch (--serial %d stops at the first failed batch)", targets[i].Name, strings.Join(failed, ", "), opts.Serial)
+			results[i] = Result{Host: targets[i].Name, Err: err, Diag: wire.Diag("", err)}
+		}
+		break
+	}
 	return results
 }
 

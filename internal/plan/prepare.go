@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"tend/internal/hint"
@@ -18,6 +19,10 @@ import (
 type PrepareOptions struct {
 	Repo string // the repository's directory
 	inventory.Options
+	// Only and Skip select resources by tag or role name (--only,
+	// --skip): a run of a part of the hosts' resources, which removes
+	// nothing (see wire.Desired.Partial).
+	Only, Skip []string
 	// Saved: apply --plan, whose hosts (Only) are the plan's; its DNS
 	// changes are checked against the zones (Saved.CheckDNS).
 	Saved bool
@@ -46,6 +51,11 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 	}
 	if err := spec.CheckParity(repo, o.Env); err != nil {
 		return nil, nil, inventory.Invalid(err)
+	}
+	for _, tag := range append(slices.Clone(o.Only), o.Skip...) {
+		if err := repo.CheckTag(tag); err != nil {
+			return nil, nil, inventory.Invalid(fmt.Errorf("--only/--skip: %w", err))
+		}
 	}
 	// A missing secrets file is a mistake in the repository: said before
 	// anything else is needed (an SSH key, the secrets identity).
@@ -96,10 +106,14 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 				return nil, nil, err
 			}
 		}
+		if len(o.Only)+len(o.Skip) > 0 {
+			c.Resources = slices.DeleteFunc(c.Resources, func(r *spec.Resource) bool { return !r.Selected(o.Only, o.Skip) })
+		}
 		d, err := Desired(c)
 		if err != nil {
 			return nil, nil, err
 		}
+		d.Partial = len(o.Only)+len(o.Skip) > 0
 		targets = append(targets, Target{Name: h.Name, SSH: h.SSH, Desired: d})
 	}
 	d, err := dnsZones(repo, e, o, secrets, labNet)

@@ -174,7 +174,7 @@ func (c *compiler) render(d *Resource, key, text, what string) string {
 		return text
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, c.data); err != nil {
+	if err := c.execute(t, &b); err != nil {
 		p, msg := templateErrPos(err)
 		c.errs.add(inlinePos(d.src, n, p), "%s: %s (%s)", what, msg, c.where())
 		return text
@@ -190,7 +190,7 @@ func (c *compiler) renderFile(d *Resource, role, rel, field string) (string, boo
 		return "", false
 	}
 	var b strings.Builder
-	if err := t.Execute(&b, c.data); err != nil {
+	if err := c.execute(t, &b); err != nil {
 		p, msg := templateErrPos(err)
 		c.errs.add(Pos{File: t.Name(), Line: p.Line, Col: p.Col}, "%s (%s %s, %s)", msg, d.Kind, d.Name, c.where())
 		return "", false
@@ -200,7 +200,7 @@ func (c *compiler) renderFile(d *Resource, role, rel, field string) (string, boo
 
 func (c *compiler) resource(d *Resource) *Resource {
 	before := len(c.errs)
-	r := &Resource{Kind: d.Kind, Role: d.Role, Pos: d.Pos, src: d.src, nodes: d.nodes, State: d.State, DeleteData: d.DeleteData, Spec: cloneSpec(d.Spec)}
+	r := &Resource{Kind: d.Kind, Role: d.Role, Pos: d.Pos, src: d.src, nodes: d.nodes, State: d.State, DeleteData: d.DeleteData, Tags: d.Tags, Spec: cloneSpec(d.Spec)}
 	r.Name = c.render(d, "", d.Name, fmt.Sprintf("%s %s", d.Kind, d.Name))
 	r.ID = string(r.Kind) + ":" + r.Name
 	what := fmt.Sprintf("%s %s", d.Kind, d.Name)
@@ -262,16 +262,31 @@ func (c *compiler) handler(hs []*Handler, d *Handler) []*Handler {
 	h := *d
 	if t := c.repo.inline[d.node]; t != nil {
 		var b strings.Builder
-		if err := t.Execute(&b, c.data); err != nil {
+		if err := c.execute(t, &b); err != nil {
 			p, msg := templateErrPos(err)
 			c.errs.add(inlinePos(d.src, d.node, p), "handler %s: service: %s (%s)", d.Name, msg, c.where())
 			return hs
 		}
 		h.Service = b.String()
 	}
+	if t := c.repo.inline[d.cmd]; t != nil {
+		var b strings.Builder
+		if err := c.execute(t, &b); err != nil {
+			p, msg := templateErrPos(err)
+			c.errs.add(inlinePos(d.src, d.cmd, p), "handler %s: command: %s (%s)", d.Name, msg, c.where())
+			return hs
+		}
+		h.Command = b.String()
+	}
+	for _, v := range c.secretValues {
+		if h.Command != "" && strings.Contains(h.Command, v) {
+			c.errs.add(inlinePos(d.src, d.cmd, Pos{}), "handler %s: command holds a secret value: it would be in the host's process list; give the secret to the command in a file (an envdir, a file resource with mode 0600) (%s)", d.Name, c.where())
+			return hs
+		}
+	}
 	for _, prev := range hs {
 		if prev.Name == h.Name {
-			if prev.Service != h.Service || prev.Action != h.Action {
+			if prev.Service != h.Service || prev.Action != h.Action || prev.Command != h.Command {
 				c.errs.add(h.Pos, "handler %s conflicts with the handler of the same name at %s (%s)", h.Name, prev.Pos, c.where())
 			}
 			return hs

@@ -467,3 +467,39 @@ resources:
 		t.Errorf("db_1: %v", err)
 	}
 }
+
+// TestFileBackupKeyFromSecret: a file_backup's key comes from a secret, so
+// compiled without secrets (tend validate, tend docs) it holds the
+// placeholder, which is not refused; given the secret, a value that is
+// not a write key still is, at the key's line.
+func TestFileBackupKeyFromSecret(t *testing.T) {
+	dir := writeRepo(t, `
+-- tend.yaml --
+-- environments/prod.yaml --
+secrets:
+  backup_key: vault_backup_key
+hosts:
+  web1: {address: 192.0.2.1, roles: [base]}
+-- roles/base/role.yaml --
+resources:
+  - file_backup: etc
+    paths: [/etc]
+    store: file:///srv/backup
+    recipients: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+    key: "{{ .backup_key }}"
+`)
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Compile("prod", "web1", nil); err != nil {
+		t.Errorf("without secrets: %v", err)
+	}
+	_, err = r.Compile("prod", "web1", map[string]string{"vault_backup_key": "not-a-key"})
+	if err == nil || !strings.Contains(err.Error(), "role.yaml:6:10: file_backup etc: key must be the repository's write key") {
+		t.Errorf("with a bad key: %v", err)
+	}
+	if _, err := r.Compile("prod", "web1", map[string]string{"vault_backup_key": strings.Repeat("ab", 32)}); err != nil {
+		t.Errorf("with a good key: %v", err)
+	}
+}

@@ -417,6 +417,7 @@ func (c *compiler) addresses(what, name, port string) ([]string, error) {
 // sites answer the same name on the same port. A site comes after the
 // certificate and the files it is served with.
 func (c *compiler) crossCheck(rs []*Resource) {
+	c.editConflicts(rs)
 	byID := map[string]*Resource{}
 	for _, r := range rs {
 		if r.State != StateAbsent {

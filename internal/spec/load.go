@@ -472,7 +472,7 @@ func (l *loader) role(r *Role) {
 	}
 }
 
-var handlerFields = []string{"service", "action"}
+var handlerFields = []string{"service", "action", "command"}
 
 func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 	if !f.checkName(fd.k, "handler", fd.key) {
@@ -486,6 +486,10 @@ func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 			h.Service, _ = f.str(x.v, what+": service")
 			h.node = x.v
 			l.parseInline(f, x.v, what+": service")
+		case "command":
+			h.Command, _ = f.str(x.v, what+": command")
+			h.cmd = x.v
+			l.parseInline(f, x.v, what+": command")
 		case "action":
 			if s, ok := f.str(x.v, what+": action"); ok {
 				if s != "reload" && s != "restart" {
@@ -497,14 +501,26 @@ func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 			f.unknown(x, what, handlerFields)
 		}
 	}
-	if h.node == nil || h.Action == "" {
-		f.errf(fd.k, "%s: service and action (reload or restart) are required", what)
+	switch {
+	case h.cmd != nil && (h.node != nil || h.Action != ""):
+		f.errf(fd.k, "%s: a handler runs a command or acts on a service, not both", what)
+		return nil
+	case h.cmd != nil:
+		if strings.TrimSpace(h.Command) == "" {
+			f.errf(h.cmd, "%s: command is empty", what)
+			return nil
+		}
+	case h.node == nil || h.Action == "":
+		f.errf(fd.k, "%s: service and action (reload or restart) are required, or a command", what)
 		return nil
 	}
 	return h
 }
 
 var idRE = regexp.MustCompile(`^([a-z_]+):(.+)$`)
+
+// tagRE is what a tag is (a resource's tags, --only and --skip).
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // resource decodes one entry of a role's resources list.
 func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
@@ -548,6 +564,15 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				}
 				r.Requires = append(r.Requires, s)
 				l.parseInline(f, nodes[i], "requires")
+			}
+		case "tags":
+			list, nodes := f.strList(fd.v, fd.key)
+			for i, s := range list {
+				if !tagRE.MatchString(s) {
+					f.errf(nodes[i], "%s %s: tags: %q is not a tag: letters, digits, '.', '_' and '-'", r.Kind, r.Name, s)
+					continue
+				}
+				r.Tags = append(r.Tags, s)
 			}
 		case "state":
 			if ownState(r.Kind) {
@@ -645,7 +670,7 @@ func (l *loader) templates(role string) {
 			l.errs.add(Pos{File: name}, "cannot read: %v", errors.Unwrap(err))
 			return nil
 		}
-		t, err := template.New(name).Option("missingkey=error").Parse(string(data))
+		t, err := template.New(name).Funcs(parseFuncs).Option("missingkey=error").Parse(string(data))
 		if err != nil {
 			p, msg := templateErrPos(err)
 			l.errs.add(Pos{File: name, Line: p.Line, Col: p.Col}, "template: %s", msg)
@@ -663,7 +688,7 @@ func (l *loader) parseInline(f *source, n *yaml.Node, what string) {
 	if n == nil || n.Kind != yaml.ScalarNode || !strings.Contains(n.Value, "{{") {
 		return
 	}
-	t, err := template.New("inline").Option("missingkey=error").Parse(n.Value)
+	t, err := template.New("inline").Funcs(parseFuncs).Option("missingkey=error").Parse(n.Value)
 	if err != nil {
 		p, msg := templateErrPos(err)
 		l.errs.add(inlinePos(f, n, p), "%s: template: %s", what, msg)
@@ -801,7 +826,7 @@ func checkResources(repo *Repo, roles []string, errs *ErrorList, id func(*Resour
 	handlers := map[string]*Handler{}
 	for _, name := range roles {
 		for _, h := range repo.Roles[name].Handlers {
-			if prev := handlers[h.Name]; prev != nil && (prev.Service != h.Service || prev.Action != h.Action) {
+			if prev := handlers[h.Name]; prev != nil && (prev.Service != h.Service || prev.Action != h.Action || prev.Command != h.Command) {
 				errs.add(h.Pos, "handler %s conflicts with the handler of the same name at %s", h.Name, prev.Pos)
 				continue
 			}

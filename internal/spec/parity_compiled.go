@@ -323,7 +323,7 @@ func handlerValues(h *Handler) map[string]*string {
 	if h == nil {
 		return map[string]*string{}
 	}
-	return map[string]*string{"": str("present"), "service": str(h.Service), "action": str(h.Action)}
+	return map[string]*string{"": str("present"), "service": str(h.Service), "action": str(h.Action), "command": str(h.Command)}
 }
 
 func handlerPos(h *Handler) Pos {

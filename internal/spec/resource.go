@@ -46,6 +46,8 @@ func kinds() map[Kind]func() Spec {
 		KindSite:             func() Spec { return new(Site) },
 		KindCertificate:      func() Spec { return new(Certificate) },
 		KindTunnel:           func() Spec { return new(Tunnel) },
+		KindBlock:            func() Spec { return new(Block) },
+		KindLine:             func() Spec { return new(Line) },
 	}
 }
 
@@ -276,7 +278,7 @@ func ownState(k Kind) bool {
 // commonFields are the keys every resource of kind k takes besides its
 // own fields.
 func commonFields(k Kind) []string {
-	out := []string{"notify", "requires"}
+	out := []string{"notify", "requires", "tags"}
 	if !ownState(k) {
 		out = append(out, "state")
 	}
@@ -504,6 +506,7 @@ type Resource struct {
 	Pos       Pos      // where it is declared (its kind key)
 	Requires  []string // ids of resources that must be converged first
 	Notify    []string // handlers to run when this resource changes
+	Tags      []string // names plan and apply select it by (--only, --skip), besides its role's name
 	Sensitive bool     // a secret value appears in a field (Compile only)
 	// State is "" (present) or "absent": remove it from the host, even if
 	// tend did not create it. A package says it in its own state field.
@@ -523,4 +526,38 @@ func (r *Resource) fieldPos(key string) Pos {
 		return r.src.pos(n)
 	}
 	return r.Pos
+}
+
+// Selected reports whether r is in a run restricted to the tags only
+// (none: every resource) and without the tags skip. A resource answers to
+// its tags and to its role's name.
+func (r *Resource) Selected(only, skip []string) bool {
+	has := func(tags []string) bool {
+		for _, t := range tags {
+			if t == r.Role || slices.Contains(r.Tags, t) {
+				return true
+			}
+		}
+		return false
+	}
+	return (len(only) == 0 || has(only)) && !has(skip)
+}
+
+// CheckTag reports an error when tag names no role of the repository and
+// no resource's tag: a typo in --only would otherwise select nothing.
+func (r *Repo) CheckTag(tag string) error {
+	if !tagRE.MatchString(tag) {
+		return fmt.Errorf("%q is not a tag: letters, digits, '.', '_' and '-'", tag)
+	}
+	if r.Roles[tag] != nil {
+		return nil
+	}
+	for _, role := range r.Roles {
+		for _, res := range role.Resources {
+			if slices.Contains(res.Tags, tag) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no resource has the tag %q, and no role is named so", tag)
 }

@@ -142,9 +142,13 @@ type Handler struct {
 	Name    string
 	Service string // the service to act on
 	Action  string // reload or restart
+	// Command, instead of a service: a shell command line run as root
+	// (sh -c), e.g. newaliases or postmap /etc/postfix/virtual.
+	Command string
 	Role    string
 	Pos     Pos
 
 	src  *source
 	node *yaml.Node // the service value
+	cmd  *yaml.Node // the command value
 }

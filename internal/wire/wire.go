@@ -32,6 +32,10 @@ type Desired struct {
 	// host even when it did not say purge_on_removal (tend.yaml's
 	// remove_unmanaged_packages).
 	RemovePackages bool `json:"remove_packages,omitempty"`
+	// Partial: Resources are a part of the host's (plan/apply --only or
+	// --skip). What the host has and they lack is not removed: it may be
+	// in the part left out.
+	Partial bool `json:"partial,omitempty"`
 	// Expect, when set, is the saved plan being applied: resource id ->
 	// fingerprint of the change the plan showed (see Fingerprint). The
 	// agent applies a change only when it is the one expected, and stops
@@ -84,6 +88,8 @@ type Handler struct {
 	Name    string `json:"name"`
 	Service string `json:"service"`
 	Action  string `json:"action"` // reload or restart
+	// Command, instead of Service and Action: run with sh -c as root.
+	Command string `json:"command,omitempty"`
 }
 
 // Mode is what a run does.

@@ -288,6 +288,10 @@ resources:
 		if !strings.Contains(out, w.v4["db"]+" - -") || strings.Contains(out, w.v4["relay"]+" - -") {
 			t.Errorf("stranger saw db's own connection from the wrong address (db %s, relay %s):\n%s", w.v4["db"], w.v4["relay"], out)
 		}
+		// db and stranger talk directly again: the next relay rulesets
+		// do not forward for them.
+		w.l.MustEnter(t, "host1", "ip", "route", "del", w.v4["stranger"]+"/32")
+		w.l.MustEnter(t, "host3", "ip", "route", "del", w.v4["db"]+"/32")
 	})
 
 	t.Run("guest nat", func(t *testing.T) {
