@@ -119,6 +119,10 @@ type Target struct {
 	Name    string
 	SSH     ssh.Config
 	Desired *wire.Desired
+	// Rebuild, when the spec uses facts, compiles the host again with
+	// the facts its probe gathered; Desired was compiled with placeholder
+	// facts, to find spec errors before any host is contacted.
+	Rebuild func(facts map[string]any) (*wire.Desired, error)
 }
 
 // Options tune a run.
@@ -238,11 +242,20 @@ func runHost(ctx context.Context, t Target, opts Options) Result {
 		return fail(err)
 	}
 	defer c.Close()
-	up, err := ensureAgent(ctx, c, opts.Agent)
+	up, facts, err := ensureAgent(ctx, c, opts.Agent)
 	if err != nil {
 		return fail(err)
 	}
 	res.Uploaded = up
+	if t.Rebuild != nil {
+		// The spec uses facts: compile the host again with its own.
+		d, err := t.Rebuild(facts)
+		if err != nil {
+			return fail(err)
+		}
+		d.Expect = t.Desired.Expect
+		t.Desired = d
+	}
 	in, err := json.Marshal(t.Desired)
 	if err != nil {
 		return fail(err)
@@ -320,43 +333,44 @@ func runHost(ctx context.Context, t Target, opts Options) Result {
 
 // ensureAgent makes sure this binary is on the host, uploading it when it is
 // not: to a temporary file, checked against its hash, then renamed, so a
-// broken upload never runs. It reports whether it uploaded.
-func ensureAgent(ctx context.Context, c *ssh.Client, b *Binary) (bool, error) {
+// broken upload never runs. It reports whether it uploaded, and the host's
+// facts, which the same probe gathers (spec.Facts).
+func ensureAgent(ctx context.Context, c *ssh.Client, b *Binary) (bool, map[string]any, error) {
 	path := b.remotePath()
-	out, err := c.Output(ctx, "uname -m; test -x "+path+" && echo present || true")
+	out, err := c.Output(ctx, probe(path))
 	if err != nil {
-		return false, fmt.Errorf("probe: %w", err)
+		return false, nil, fmt.Errorf("probe: %w", err)
 	}
-	lines := strings.Fields(out)
-	if len(lines) == 0 {
-		return false, errors.New("probe: no answer from uname")
+	p := parseProbe(out)
+	if p.machine == "" {
+		return false, nil, errors.New("probe: no answer from uname")
 	}
-	if arch := goarch(lines[0]); arch != b.Arch {
-		return false, hint.New(fmt.Sprintf("the host is %s (%s) but the agent binary is built for %s", lines[0], arch, b.Arch),
+	if arch := goarch(p.machine); arch != b.Arch {
+		return false, nil, hint.New(fmt.Sprintf("the host is %s (%s) but the agent binary is built for %s", p.machine, arch, b.Arch),
 			fmt.Sprintf("build tend for it (GOOS=linux GOARCH=%s CGO_ENABLED=0 go build ./cmd/tend) and run that tend", arch))
 	}
-	if len(lines) > 1 && lines[1] == "present" {
-		return false, nil
+	if p.present {
+		return false, p.facts, nil
 	}
 	f, err := os.Open(b.Path)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	defer f.Close()
 	// A name of its own per upload: two controllers uploading at once
 	// never write into one file, and a failed upload leaves nothing.
 	var nonce [8]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	tmp := fmt.Sprintf("%s.upload-%x", path, nonce)
 	cmd := fmt.Sprintf("set -e; umask 077; mkdir -p %s; trap 'rm -f %s' EXIT; cat > %s; echo '%s  %s' | sha256sum -c --quiet -; chmod 0755 %s; mv -f %s %s",
 		AgentDir, tmp, tmp, b.Hash, tmp, tmp, tmp, path)
 	var errb bytes.Buffer
 	if err := c.Run(ctx, cmd, f, io.Discard, &errb); err != nil {
-		return false, fmt.Errorf("upload agent: %w: %s", err, strings.TrimSpace(errb.String()))
+		return false, nil, fmt.Errorf("upload agent: %w: %s", err, strings.TrimSpace(errb.String()))
 	}
-	return true, nil
+	return true, p.facts, nil
 }
 
 // goarch maps uname -m to a GOARCH.
@@ -404,7 +418,7 @@ func Exec(ctx context.Context, cfg ssh.Config, b *Binary, args string, stdin io.
 		return err
 	}
 	defer c.Close()
-	if _, err := ensureAgent(ctx, c, b); err != nil {
+	if _, _, err := ensureAgent(ctx, c, b); err != nil {
 		return err
 	}
 	return c.Run(ctx, b.remotePath()+" agent "+args, stdin, stdout, stderr)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"tend/internal/hint"
@@ -13,6 +14,7 @@ import (
 	"tend/internal/secret"
 	"tend/internal/spec"
 	"tend/internal/tunnel"
+	"tend/internal/wire"
 )
 
 // PrepareOptions say what Prepare loads and which hosts it reaches.
@@ -83,27 +85,32 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var targets []Target
 	var ca *tunnel.CA
-	for _, h := range hosts {
-		c, err := repo.Compile(o.Env, h.Name, secrets)
+	var caMu sync.Mutex // rebuilds run on many hosts at once
+	// build compiles host h with facts (nil: placeholders) into the
+	// desired state the agent reads.
+	build := func(h inventory.Host, facts map[string]any) (*wire.Desired, error) {
+		c, err := repo.CompileFacts(o.Env, h.Name, secrets, facts)
 		if err != nil {
-			return nil, nil, inventory.Invalid(err)
+			return nil, inventory.Invalid(err)
 		}
 		if o.Lab != "" {
 			labTunnels(c, hosts)
 			if err := labCertificates(c, labNet); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 		if hasTunnels(c) {
+			caMu.Lock()
 			if ca == nil {
-				if ca, err = TunnelCA(repo.Dir, e, secrets, o.Getenv); err != nil {
-					return nil, nil, err
-				}
+				ca, err = TunnelCA(repo.Dir, e, secrets, o.Getenv)
+			}
+			caMu.Unlock()
+			if err != nil {
+				return nil, err
 			}
 			if err := IssueTunnels(c, ca, time.Now()); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
 		if len(o.Only)+len(o.Skip) > 0 {
@@ -111,10 +118,29 @@ func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 		}
 		d, err := Desired(c)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		d.Partial = len(o.Only)+len(o.Skip) > 0
-		targets = append(targets, Target{Name: h.Name, SSH: h.SSH, Desired: d})
+		return d, nil
+	}
+	var targets []Target
+	for _, h := range hosts {
+		d, err := build(h, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		t := Target{Name: h.Name, SSH: h.SSH, Desired: d}
+		if repo.UsesFacts {
+			t.Rebuild = func(facts map[string]any) (*wire.Desired, error) {
+				d, err := build(h, facts)
+				var inv *inventory.InvalidError
+				if errors.As(err, &inv) {
+					return nil, fmt.Errorf("with the host's facts: %w", inv.Err)
+				}
+				return d, err
+			}
+		}
+		targets = append(targets, t)
 	}
 	d, err := dnsZones(repo, e, o, secrets, labNet)
 	if err != nil {

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,13 @@ func SecretPlaceholder(secret string) string { return "(secret " + secret + ")" 
 // error. Problems in the repository come back as an ErrorList. Compile is
 // safe for concurrent use.
 func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, error) {
+	return r.CompileFacts(env, host, secrets, nil)
+}
+
+// CompileFacts is Compile with the facts gathered from the host (see
+// Facts): templates and conditions see them as .facts. With nil, they see
+// PlaceholderFacts, as Compile's do.
+func (r *Repo) CompileFacts(env, host string, secrets map[string]string, facts map[string]any) (*Host, error) {
 	e := r.Environments[env]
 	if e == nil {
 		return nil, hint.Wrap(fmt.Errorf("unknown environment %q", env),
@@ -66,9 +74,12 @@ func (r *Repo) Compile(env, host string, secrets map[string]string) (*Host, erro
 	}
 	out.Vars = r.mergeVars(e, h, out.Roles)
 	c := r.newCompiler(e, h, out.Roles, secrets)
+	if facts != nil {
+		c.data["facts"] = facts
+	}
 	for _, role := range out.Roles {
 		for _, d := range r.Roles[role].Resources {
-			if res := c.resource(d); res != nil {
+			for _, res := range c.declare(d) {
 				if res.Kind == KindTunnel {
 					c.serverSide(res)
 				}
@@ -117,6 +128,7 @@ func (r *Repo) newCompiler(e *Environment, h *HostDecl, roles []string, secrets 
 		}
 	}
 	c.data["env"] = map[string]any{"name": e.Name}
+	c.data["facts"] = PlaceholderFacts()
 	addrs := map[string]any{}
 	for k, v := range h.Addresses {
 		addrs[k] = v
@@ -161,9 +173,91 @@ type compiler struct {
 	secretValues []string
 	secrets      map[string]string // by secret name; nil when Compile has none
 	errs         ErrorList
+	item         string // the for_each item being rendered, for errors
 }
 
-func (c *compiler) where() string { return "host " + c.env.Name + "/" + c.host.Name }
+// declare compiles declaration d on the host: once, or once per item of
+// its for_each variable with .item set, each only where its when holds.
+func (c *compiler) declare(d *Resource) []*Resource {
+	if d.ForEach == "" {
+		if !c.holds(d) {
+			return nil
+		}
+		if r := c.resource(d); r != nil {
+			return []*Resource{r}
+		}
+		return nil
+	}
+	v, ok := c.data[d.ForEach]
+	if !ok {
+		c.errs.add(d.forEachPos, "%s %s: for_each: no variable %s (%s)", d.Kind, d.Name, d.ForEach, c.where())
+		return nil
+	}
+	var items []any
+	switch x := v.(type) {
+	case []any:
+		items = x
+	case map[string]any:
+		keys := slices.Sorted(maps.Keys(x))
+		for _, k := range keys {
+			items = append(items, map[string]any{"key": k, "value": x[k]})
+		}
+	default:
+		c.errs.add(d.forEachPos, "%s %s: for_each: variable %s is a %s, not a list or a mapping (%s)", d.Kind, d.Name, d.ForEach, typeName(v), c.where())
+		return nil
+	}
+	defer func() { delete(c.data, "item"); c.item = "" }()
+	var out []*Resource
+	for i, it := range items {
+		c.data["item"], c.item = it, fmt.Sprintf("item %d of %s", i, d.ForEach)
+		if !c.holds(d) {
+			continue
+		}
+		if r := c.resource(d); r != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// holds evaluates d's when for the host (and item): true when it has
+// none.
+func (c *compiler) holds(d *Resource) bool {
+	if d.When == "" {
+		return true
+	}
+	v := strings.TrimSpace(c.render(d, "when", d.When, fmt.Sprintf("%s %s: when", d.Kind, d.Name)))
+	switch v {
+	case "true":
+		return true
+	case "false", "":
+		return false
+	}
+	c.errs.add(d.fieldPos("when"), "%s %s: when renders to %q, not true or false (%s)", d.Kind, d.Name, v, c.where())
+	return false
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case int, int64, float64:
+		return "number"
+	case bool:
+		return "boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+func (c *compiler) where() string {
+	w := "host " + c.env.Name + "/" + c.host.Name
+	if c.item != "" {
+		w += ", " + c.item
+	}
+	return w
+}
 
 // render renders the string held by node key of d, or returns it unchanged
 // when it holds no template action.

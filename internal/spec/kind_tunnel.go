@@ -230,26 +230,24 @@ func (c *compiler) clientSides(secrets map[string]string) []*Resource {
 				if peer == nil {
 					peer = c.repo.newCompiler(c.env, h, c.repo.expand(h.Roles), secrets)
 				}
-				r := peer.resource(d)
-				if r == nil {
-					continue
-				}
-				s := r.Spec.(*Tunnel)
-				var ignore ErrorList
-				peers := peer.tunnelPeers(r, s, h.Name, &ignore)
-				for _, p := range peers {
-					if p != c.host.Name {
-						continue
+				for _, r := range peer.declare(d) {
+					s := r.Spec.(*Tunnel)
+					var ignore ErrorList
+					peers := peer.tunnelPeers(r, s, h.Name, &ignore)
+					for _, p := range peers {
+						if p != c.host.Name {
+							continue
+						}
+						s.Side, s.Env, s.Server = TunnelClient, c.env.Name, h.Name
+						s.Connect = net.JoinHostPort(h.Address, strconv.Itoa(s.Port))
+						s.Peers = []string{c.host.Name}
+						s.StunnelSide = slices.Contains(s.Stunnel, c.host.Name)
+						s.To = "" // the service's address is the server's business
+						// What the server's resource requires or notifies is
+						// on the server.
+						r.Requires, r.Notify = nil, nil
+						out = append(out, r)
 					}
-					s.Side, s.Env, s.Server = TunnelClient, c.env.Name, h.Name
-					s.Connect = net.JoinHostPort(h.Address, strconv.Itoa(s.Port))
-					s.Peers = []string{c.host.Name}
-					s.StunnelSide = slices.Contains(s.Stunnel, c.host.Name)
-					s.To = "" // the service's address is the server's business
-					// What the server's resource requires or notifies is
-					// on the server.
-					r.Requires, r.Notify = nil, nil
-					out = append(out, r)
 				}
 			}
 		}

@@ -519,6 +519,9 @@ func (l *loader) handler(f *source, r *Role, fd field) *Handler {
 
 var idRE = regexp.MustCompile(`^([a-z_]+):(.+)$`)
 
+// varNameRE is a variable's name, as for_each names it.
+var varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // tagRE is what a tag is (a resource's tags, --only and --skip).
 var tagRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -564,6 +567,22 @@ func (l *loader) resource(f *source, role *Role, n *yaml.Node) *Resource {
 				}
 				r.Requires = append(r.Requires, s)
 				l.parseInline(f, nodes[i], "requires")
+			}
+		case "when":
+			if w, ok := f.str(fd.v, fd.key); ok {
+				r.When = w
+				r.nodes["when"] = fd.v
+				if !strings.Contains(w, "{{") && w != "true" && w != "false" {
+					f.errf(fd.v, "%s %s: when %q is neither a template nor true or false, e.g. when: '{{ eq .host.arch \"amd64\" }}'", r.Kind, r.Name, w)
+				}
+			}
+		case "for_each":
+			if v, ok := f.str(fd.v, fd.key); ok {
+				r.ForEach = v
+				r.forEachPos = f.pos(fd.v)
+				if !varNameRE.MatchString(v) {
+					f.errf(fd.v, "%s %s: for_each %q must name a variable holding a list or a mapping, e.g. for_each: vhosts", r.Kind, r.Name, v)
+				}
 			}
 		case "tags":
 			list, nodes := f.strList(fd.v, fd.key)
@@ -678,6 +697,7 @@ func (l *loader) templates(role string) {
 			return nil
 		}
 		out[rel] = t
+		l.repo.UsesFacts = l.repo.UsesFacts || strings.Contains(string(data), ".facts")
 		return nil
 	})
 }
@@ -695,6 +715,7 @@ func (l *loader) parseInline(f *source, n *yaml.Node, what string) {
 		return
 	}
 	l.repo.inline[n] = t
+	l.repo.UsesFacts = l.repo.UsesFacts || strings.Contains(n.Value, ".facts")
 }
 
 // roleCycles reports every cycle of role requirements once.

@@ -278,7 +278,7 @@ func ownState(k Kind) bool {
 // commonFields are the keys every resource of kind k takes besides its
 // own fields.
 func commonFields(k Kind) []string {
-	out := []string{"notify", "requires", "tags"}
+	out := []string{"notify", "requires", "tags", "when", "for_each"}
 	if !ownState(k) {
 		out = append(out, "state")
 	}
@@ -507,6 +507,14 @@ type Resource struct {
 	Requires  []string // ids of resources that must be converged first
 	Notify    []string // handlers to run when this resource changes
 	Tags      []string // names plan and apply select it by (--only, --skip), besides its role's name
+	// When is a condition (a template rendering to true or false): the
+	// resource is declared on a host only where it holds.
+	When string
+	// ForEach names a variable holding a list or mapping: the resource
+	// is declared once per item, its templates seeing .item (a list's
+	// element; a mapping's {key, value}, in key order).
+	ForEach    string
+	forEachPos Pos
 	Sensitive bool     // a secret value appears in a field (Compile only)
 	// State is "" (present) or "absent": remove it from the host, even if
 	// tend did not create it. A package says it in its own state field.

@@ -33,6 +33,9 @@ type Repo struct {
 	// upstreams): a lab rehearsal's hosts reach each other at their lab
 	// addresses. Set it before Compile.
 	Addresses map[string]string
+	// UsesFacts: a template refers to .facts, so plan and apply compile
+	// each host again with the facts its probe gathered (see Facts).
+	UsesFacts bool
 
 	// inline holds the parsed template of every string field holding a
 	// template action, by its node; files the parsed template files, by
