@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"flag"
+	"fmt"
 	"runtime"
 
 	"tend/internal/plan"
@@ -51,19 +52,21 @@ Exit codes: 0 nothing to change, 3 changes pending (for drift checks in CI),
 			if err := wantArgs(args, 1, 1, "an environment"); err != nil {
 				return err
 			}
-			rs, err := converge(ctx, s, args[0], f, wire.Plan)
+			rs, d, err := converge(ctx, s, args[0], f, wire.Plan)
 			if err != nil {
 				return err
 			}
 			if out != "" {
-				if err := plan.NewSaved(args[0], rs).Write(out); err != nil {
+				saved := plan.NewSaved(args[0], rs)
+				saved.DNS = d.plansOrNone()
+				if err := saved.Write(out); err != nil {
 					return err
 				}
 			}
-			if err := report(s, args[0], rs, wire.Plan, f.asJSON); err != nil {
+			if err := report(s, args[0], rs, d, wire.Plan, f.asJSON); err != nil {
 				return err
 			}
-			if sum := plan.Summarize(rs); sum.Changed+sum.Removed > 0 {
+			if sum := plan.Summarize(rs); sum.Changed+sum.Removed+d.changes() > 0 {
 				return &exitError{code: ExitChanges}
 			}
 			return nil
@@ -102,25 +105,42 @@ plan did not show (the plan is stale), without planning again.`,
 				}
 				f.saved = p
 			}
-			rs, err := converge(ctx, s, args[0], f, wire.Apply)
+			rs, d, err := converge(ctx, s, args[0], f, wire.Apply)
 			if err != nil {
 				return err
 			}
-			return report(s, args[0], rs, wire.Apply, f.asJSON)
+			return report(s, args[0], rs, d, wire.Apply, f.asJSON)
 		},
 	}
 }
 
-// converge prepares every host of env and runs the agent on them in mode.
-func converge(ctx context.Context, s *session, env string, f runFlags, mode wire.Mode) ([]plan.Result, error) {
-	targets, err := prepare(ctx, s, env, f)
+// converge prepares every host of env and runs the agent on them in
+// mode. DNS is the controller's: every zone is read before any host is
+// reached (a zone down stops the run before it changes anything), and
+// apply changes the records after the hosts, when none failed, so that a
+// new name points at a site already served.
+func converge(ctx context.Context, s *session, env string, f runFlags, mode wire.Mode) ([]plan.Result, *dnsRun, error) {
+	targets, d, err := prepare(ctx, s, env, f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bin, err := agentBinary(s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	for _, n := range d.Notes {
+		s.logf("tend: %s", n)
+	}
+	plans, err := plan.PlanDNS(ctx, d)
+	if err != nil {
+		return nil, nil, dnsCheckFailed(err)
+	}
+	if f.saved != nil && !d.LeftOut {
+		if err := f.saved.CheckDNS(plans); err != nil {
+			return nil, nil, err
+		}
+	}
+	dr := &dnsRun{plans: plans}
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Name
@@ -128,7 +148,15 @@ func converge(ctx context.Context, s *session, env string, f runFlags, mode wire
 	p := newProgress(s, mode, names, f.asJSON)
 	rs := plan.Run(ctx, targets, plan.Options{Mode: mode, Agent: bin, Parallel: f.parallel, Serial: f.serial, Progress: p.event})
 	p.finish(rs)
-	return rs, nil
+	if mode == wire.Apply && dr.changes() > 0 {
+		if failed := plan.Summarize(rs).Failed; failed > 0 {
+			dr.skipped = fmt.Sprintf("%d host(s) failed; the records may point at what they serve", failed)
+		} else {
+			dr.err = plan.ApplyDNS(ctx, d, plans)
+			dr.applied = dr.err == nil
+		}
+	}
+	return rs, dr, nil
 }
 
 // agentBinary is the tend binary to upload: $TEND_AGENT_BINARY, else this one.

@@ -64,13 +64,18 @@ type jsonSummary struct {
 // report prints the results after the run, human or the summary object of
 // the --json stream, then each failed host's error and hint the way tend
 // prints every error; it returns an error when a host failed.
-func report(s *session, env string, rs []plan.Result, mode wire.Mode, asJSON bool) error {
+func report(s *session, env string, rs []plan.Result, d *dnsRun, mode wire.Mode, asJSON bool) error {
 	sum := plan.Summarize(rs)
 	hosts := make([]hostSummary, len(rs))
 	for i, r := range rs {
 		hosts[i] = summarize(r)
 	}
 	if asJSON {
+		for _, p := range d.plansOrNone() {
+			if err := writeJSONLine(s.stdout, jsonDNS{Type: "dns", Plan: p, Applied: d.applied}); err != nil {
+				return err
+			}
+		}
 		results := make([]plan.Result, len(rs))
 		for i, r := range rs {
 			if results[i] = r; r.Events == nil {
@@ -85,6 +90,7 @@ func report(s *session, env string, rs []plan.Result, mode wire.Mode, asJSON boo
 		for _, r := range rs {
 			renderHost(s.stdout, r)
 		}
+		renderDNS(s.stdout, d)
 		verb := "to change"
 		if mode == wire.Apply {
 			verb = "changed"
@@ -94,17 +100,24 @@ func report(s *session, env string, rs []plan.Result, mode wire.Mode, asJSON boo
 			removals = fmt.Sprintf(", %d removal(s)", sum.Removed)
 		}
 		s.printf("%s: %d resource(s) %s%s on %d host(s), %d host(s) failed\n", strings.ToUpper(string(mode[:1]))+string(mode[1:]), sum.Changed, verb, removals, sum.Hosts, sum.Failed)
+		dnsSummary(s.stdout, d, mode)
 		if mode == wire.Apply {
 			renderSummary(s.stdout, hosts)
 		}
 	}
-	if sum.Failed == 0 {
+	if sum.Failed == 0 && d.failed() == nil {
 		return nil
 	}
 	for _, r := range rs {
 		if r.Err != nil {
 			s.printError(r.Err)
 		}
+	}
+	if sum.Failed == 0 {
+		return d.failed()
+	}
+	if d.failed() != nil {
+		s.printError(d.failed())
 	}
 	return &exitError{code: ExitFailure, err: fmt.Errorf("%d of %d host(s) failed", sum.Failed, sum.Hosts)}
 }

@@ -21,17 +21,17 @@ func (f *runFlags) inventoryOptions(s *session, env string) inventory.Options {
 // prepare compiles the desired state of the hosts f selects in env (see
 // plan.Prepare); with a saved plan (apply --plan), of the plan's hosts,
 // each bound to the changes the plan lists.
-func prepare(ctx context.Context, s *session, env string, f runFlags) ([]plan.Target, error) {
-	targets, err := plan.Prepare(plan.PrepareOptions{Repo: f.repo, Options: f.inventoryOptions(s, env), Only: splitList(f.only), Skip: splitList(f.skip)})
+func prepare(ctx context.Context, s *session, env string, f runFlags) ([]plan.Target, *plan.DNS, error) {
+	targets, d, err := plan.PrepareRun(plan.PrepareOptions{Repo: f.repo, Options: f.inventoryOptions(s, env), Only: splitList(f.only), Skip: splitList(f.skip), Saved: f.saved != nil})
 	if err != nil {
-		return nil, exitCodeOf(err)
+		return nil, nil, exitCodeOf(err)
 	}
 	if f.saved != nil {
 		if err := f.saved.Bind(targets); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return targets, nil
+	return targets, d, nil
 }
 
 // reach selects the hosts f names in env and says how to reach them,

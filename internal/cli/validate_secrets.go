@@ -21,7 +21,8 @@ import (
 var vaultName = regexp.MustCompile(`\bvault_[A-Za-z0-9_]+`)
 
 // checkSecrets applies the secrets convention to a loaded repository:
-// every mapped secret exists in its environment's secret file (names only,
+// every mapped secret (and every secret a DNS zone names) exists in its
+// environment's secret file (names only,
 // no key needed); each secret file's recipients are the ones its values were
 // encrypted to (authenticated with a key that opens the file, counted
 // without one); a vault_ name appears nowhere but in a secrets: mapping and
@@ -68,6 +69,16 @@ func checkSecrets(s *session, r *spec.Repo) (problems, notes []string) {
 			switch {
 			case f != nil && !f.Has(ref.Secret):
 				problems = append(problems, fmt.Sprintf("%s: secret %s is not in secrets/%s.yaml; add it with: tend secret set %s %s", ref.Pos, ref.Secret, env, env, ref.Secret))
+			}
+		}
+		// A DNS zone's credentials are named where they are used.
+		for _, z := range e.DNS {
+			for _, field := range slices.Sorted(maps.Keys(z.Secrets)) {
+				pos, name := z.SecretPos[field], z.Secrets[field]
+				mapping[fmt.Sprintf("%s:%d", pos.File, pos.Line)] = true
+				if f != nil && !f.Has(name) {
+					problems = append(problems, fmt.Sprintf("%s: dns zone %s: %s: secret %s is not in secrets/%s.yaml; add it with: tend secret set %s %s", pos, z.Name, field, name, env, env, name))
+				}
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,6 +164,17 @@ func LabAddresses(o Options) (map[string]string, error) {
 		out[h.Name] = h.Addr
 	}
 	return out, nil
+}
+
+// LabNetwork returns the network of lab o.Lab's hosts and gateway: a
+// DNS server there (or on loopback) is one a test or the user started,
+// never a real one.
+func LabNetwork(o Options) (netip.Prefix, error) {
+	st, err := lab.Load(lab.DefaultConfig(o.getenv), o.Lab)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.ParsePrefix(st.Subnet())
 }
 
 func reachLab(r *spec.Repo, o Options, decls []*spec.HostDecl) ([]Host, error) {

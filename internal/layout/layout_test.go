@@ -91,6 +91,8 @@ var below = []struct {
 	// The tunnels: certificates (used by plan) and the daemon (run by
 	// the agent); neither stack.
 	{"tunnel", join(controller, host, backups, lab, []string{"spec", "store", "transport", "inventory", "job", "secret"})},
+	// DNS zones: the controller's, through libdns providers; no stack.
+	{"dns", join(controller, host, backups, lab, []string{"store", "transport", "inventory", "job", "secret", "wire"})},
 	{"job", join(controller, host, backups, lab, []string{"store", "transport", "inventory"})},
 	{"store", join(controller, host, backups, lab, []string{"wire", "transport", "spec", "secret", "job"})},
 

@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -24,6 +25,9 @@ type PrepareOptions struct {
 	// --skip): a run of a part of the hosts' resources, which removes
 	// nothing (see wire.Desired.Partial).
 	Only, Skip []string
+	// Saved: apply --plan, whose hosts (Only) are the plan's; its DNS
+	// changes are checked against the zones (Saved.CheckDNS).
+	Saved bool
 }
 
 // Prepare loads the repository, checks it and the parity of the
@@ -32,43 +36,54 @@ type PrepareOptions struct {
 // the desired state of each selected host. A mistake in the repository or
 // the command line comes back as an inventory.InvalidError.
 func Prepare(o PrepareOptions) ([]Target, error) {
+	targets, _, err := PrepareRun(o)
+	return targets, err
+}
+
+// PrepareRun is Prepare, and also builds the environment's DNS zones
+// with their desired records and providers (see DNS).
+func PrepareRun(o PrepareOptions) ([]Target, *DNS, error) {
 	repo, err := spec.Load(o.Repo)
 	if err != nil {
-		return nil, inventory.Invalid(err)
+		return nil, nil, inventory.Invalid(err)
 	}
 	e, err := inventory.Environment(repo, o.Env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := spec.CheckParity(repo, o.Env); err != nil {
-		return nil, inventory.Invalid(err)
+		return nil, nil, inventory.Invalid(err)
 	}
 	for _, tag := range append(slices.Clone(o.Only), o.Skip...) {
 		if err := repo.CheckTag(tag); err != nil {
-			return nil, inventory.Invalid(fmt.Errorf("--only/--skip: %w", err))
+			return nil, nil, inventory.Invalid(fmt.Errorf("--only/--skip: %w", err))
 		}
 	}
 	// A missing secrets file is a mistake in the repository: said before
 	// anything else is needed (an SSH key, the secrets identity).
 	if _, err := secretFile(repo.Dir, e); err != nil {
-		return nil, inventory.Invalid(err)
+		return nil, nil, inventory.Invalid(err)
 	}
 	// Hosts next: a typo in --limit or an unknown host key is reported
 	// without asking for the secrets identity.
 	hosts, err := inventory.Reach(repo, o.Options)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var labNet netip.Prefix
 	if o.Lab != "" {
 		// A rehearsal's sites proxy to the lab's hosts, never to the
 		// addresses of the real ones.
 		if repo.Addresses, err = inventory.LabAddresses(o.Options); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if labNet, err = inventory.LabNetwork(o.Options); err != nil {
+			return nil, nil, err
 		}
 	}
 	secrets, err := Secrets(repo.Dir, e, o.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var ca *tunnel.CA
 	var caMu sync.Mutex // rebuilds run on many hosts at once
@@ -81,6 +96,9 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 		}
 		if o.Lab != "" {
 			labTunnels(c, hosts)
+			if err := labCertificates(c, labNet); err != nil {
+				return nil, err
+			}
 		}
 		if hasTunnels(c) {
 			caMu.Lock()
@@ -109,7 +127,7 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 	for _, h := range hosts {
 		d, err := build(h, nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		t := Target{Name: h.Name, SSH: h.SSH, Desired: d}
 		if repo.UsesFacts {
@@ -124,7 +142,22 @@ func Prepare(o PrepareOptions) ([]Target, error) {
 		}
 		targets = append(targets, t)
 	}
-	return targets, nil
+	d, err := dnsZones(repo, e, o, secrets, labNet)
+	if err != nil {
+		return nil, nil, err
+	}
+	return targets, d, nil
+}
+
+// namesDNSSecrets says whether a DNS zone of e names a secret (a
+// dns-01 certificate's compile needs its value).
+func namesDNSSecrets(e *spec.Environment) bool {
+	for _, z := range e.DNS {
+		if len(z.Secrets) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Secrets decrypts the secrets of environment e, with the identities
@@ -135,12 +168,20 @@ func Secrets(dir string, e *spec.Environment, getenv func(string) string) (map[s
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	if len(e.Secrets) == 0 {
+	if len(e.Secrets) == 0 && !namesDNSSecrets(e) {
 		return out, nil
 	}
 	path, err := secretFile(dir, e)
 	if err != nil {
 		return nil, err
+	}
+	if path == "" { // only DNS zones name secrets
+		if path, err = secret.Path(dir, e.Name); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(path); err != nil {
+			return out, nil // said by the zone that needs one (secretLookup)
+		}
 	}
 	file, err := secret.Load(path)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"tend/internal/atomicfile"
+	"tend/internal/dns"
 	"tend/internal/hint"
 	"tend/internal/wire"
 )
@@ -32,6 +33,9 @@ type Saved struct {
 	// Results are what the plan showed, for people and tools; applying
 	// reads only Hosts.
 	Results []Result `json:"results"`
+	// DNS are the record changes the plan showed, per zone: apply makes
+	// them only when the zones still need exactly these (CheckDNS).
+	DNS []*dns.Plan `json:"dns,omitempty"`
 
 	path string
 }
@@ -127,4 +131,33 @@ func (p *Saved) Bind(targets []Target) error {
 			"the hosts or the repository changed since it was made: run tend plan again")
 	}
 	return nil
+}
+
+// CheckDNS refuses, as stale, zones whose changes now are not the ones
+// the plan showed (a record changed at the provider or in the spec since).
+func (p *Saved) CheckDNS(now []*dns.Plan) error {
+	saved := map[string]string{}
+	for _, z := range p.DNS {
+		if len(z.Changes) > 0 {
+			b, _ := json.Marshal(z.Changes)
+			saved[z.Zone] = string(b)
+		}
+	}
+	var stale []string
+	for _, z := range now {
+		b, _ := json.Marshal(z.Changes)
+		if len(z.Changes) == 0 {
+			b = nil
+		}
+		if saved[z.Zone] != string(b) {
+			stale = append(stale, z.Zone)
+		}
+		delete(saved, z.Zone)
+	}
+	stale = append(stale, slices.Sorted(maps.Keys(saved))...)
+	if len(stale) == 0 {
+		return nil
+	}
+	return hint.New(fmt.Sprintf("%s: the saved plan is stale: the records of dns zone %s need other changes than it shows; nothing was changed", p.path, strings.Join(stale, ", ")),
+		fmt.Sprintf("make the plan again: tend plan %s --out %s", p.Env, p.path))
 }

@@ -107,7 +107,7 @@ func (r *Repo) CompileFacts(env, host string, secrets map[string]string, facts m
 // newCompiler returns the compiler of host h of environment e, whose
 // expanded roles are roles: the data its templates see.
 func (r *Repo) newCompiler(e *Environment, h *HostDecl, roles []string, secrets map[string]string) *compiler {
-	c := &compiler{repo: r, env: e, host: h}
+	c := &compiler{repo: r, env: e, host: h, secrets: secrets}
 	vars := r.mergeVars(e, h, roles)
 	c.data = map[string]any{}
 	for k, v := range vars {
@@ -175,6 +175,7 @@ type compiler struct {
 	host         *HostDecl
 	data         map[string]any
 	secretValues []string
+	secrets      map[string]string // by secret name; nil when Compile has none
 	errs         ErrorList
 	item         string // the for_each item being rendered, for errors
 }

@@ -34,7 +34,7 @@ type Certificate struct {
 	Names     []string `yaml:"names" json:"names"`         // DNS names; the first is the subject
 	Directory string   `yaml:"directory" json:"directory"` // ACME directory URL; default Let's Encrypt production
 	Email     string   `yaml:"email" json:"email"`         // the ACME account's contact; optional
-	Challenge string   `yaml:"challenge" json:"challenge"` // http-01 (default); dns-01 is not built yet
+	Challenge string   `yaml:"challenge" json:"challenge"` // http-01 (default) or dns-01 (through the zone's provider)
 	KeyType   string   `yaml:"key_type" json:"key_type"`   // ecdsa-p256 (default), ecdsa-p384, rsa-2048, rsa-4096
 	// Reload: services reloaded when the certificate changes (nginx,
 	// postfix, dovecot...); a service that is not running is left alone.
@@ -43,6 +43,72 @@ type Certificate struct {
 	// CARoots: PEM certificates trusted, besides the system's, for the
 	// ACME server's own HTTPS: for a private or test CA (Pebble) only.
 	CARoots string `yaml:"ca_roots" json:"ca_roots"`
+	// DNS: for dns-01, the zone holding the names and its provider,
+	// filled by Compile from the environment's dns: (never in the spec).
+	DNS *CertDNS `yaml:"-" json:"dns,omitempty"`
+}
+
+// CertDNS is how a dns-01 certificate's host writes the challenge
+// records: the zone holding its names and the zone's provider, with the
+// values of its credentials (so the resource is sensitive).
+type CertDNS struct {
+	Zone         string            `json:"zone"`
+	Provider     string            `json:"provider"`
+	Server       string            `json:"server,omitempty"`
+	KeyName      string            `json:"key_name,omitempty"`
+	KeyAlgorithm string            `json:"key_algorithm,omitempty"`
+	Endpoint     string            `json:"endpoint,omitempty"`
+	Credentials  map[string]string `json:"credentials,omitempty"` // key_secret, token...: the values
+}
+
+// Zone is the spec's zone the host's provider is made from; its secrets
+// are the credentials' values.
+func (d *CertDNS) ZoneSpec() *DNSZone {
+	return &DNSZone{Name: d.Zone, Provider: d.Provider, Server: d.Server, KeyName: d.KeyName, KeyAlgorithm: d.KeyAlgorithm,
+		Endpoint: d.Endpoint, Secrets: d.Credentials}
+}
+
+// resolve gives a dns-01 certificate its zone: the longest zone of the
+// environment holding every name.
+func (s *Certificate) resolve(c *compiler, r *Resource) {
+	if s.Challenge != "dns-01" {
+		return
+	}
+	var zone *DNSZone
+	for _, z := range c.env.DNS {
+		if zone != nil && len(zone.Name) >= len(z.Name) {
+			continue
+		}
+		if !slices.ContainsFunc(s.Names, func(n string) bool {
+			n = strings.TrimPrefix(n, "*.")
+			return n != z.Name && !strings.HasSuffix(n, "."+z.Name)
+		}) {
+			zone = z
+		}
+	}
+	if zone == nil {
+		var names []string
+		for _, z := range c.env.DNS {
+			names = append(names, z.Name)
+		}
+		c.errs.add(r.fieldPos("challenge"), "certificate %s: challenge dns-01 needs a zone of the environment's dns: holding %s (zones: %s) (%s)",
+			r.Name, strings.Join(s.Names, ", "), strings.Join(names, ", "), c.where())
+		return
+	}
+	d := &CertDNS{Zone: zone.Name, Provider: zone.Provider, Server: zone.Server, KeyName: zone.KeyName, KeyAlgorithm: zone.KeyAlgorithm,
+		Endpoint: zone.Endpoint, Credentials: map[string]string{}}
+	for field, name := range zone.Secrets {
+		v, ok := c.secrets[name]
+		switch {
+		case c.secrets == nil:
+			v = SecretPlaceholder(name)
+		case !ok:
+			c.errs.add(zone.SecretPos[field], "secret %s (dns zone %s, for certificate %s) has no value in the secrets of environment %s", name, zone.Name, r.Name, c.env.Name)
+		}
+		d.Credentials[field] = v
+	}
+	s.DNS = d
+	r.Sensitive = true
 }
 
 func (*Certificate) Kind() Kind { return KindCertificate }
@@ -74,7 +140,7 @@ func (s *Certificate) check(c *checker) {
 		case !dnsNameRE.MatchString(n) || len(n) > 253:
 			c.errf(field, "name %q is not a DNS name in lowercase, such as www.example.org", n)
 		case strings.HasPrefix(n, "*.") && s.Challenge != "dns-01":
-			c.errf(field, "name %q is a wildcard: a wildcard needs challenge: dns-01, which needs the DNS issue (not built yet)", n)
+			c.errf(field, "name %q is a wildcard: a wildcard needs challenge: dns-01 (see docs/dns.md)", n)
 		case seen[n]:
 			c.errf(field, "name %q is given twice", n)
 		}
@@ -89,9 +155,6 @@ func (s *Certificate) check(c *checker) {
 		c.errf("email", "email %q is not an email address", s.Email)
 	}
 	c.oneOf("challenge", s.Challenge, "http-01", "dns-01")
-	if c.lit(s.Challenge) && s.Challenge == "dns-01" {
-		c.errf("challenge", "challenge dns-01 needs the DNS issue (DNS providers are not built yet): use http-01")
-	}
 	c.oneOf("key_type", s.KeyType, CertKeyTypes...)
 	for i, u := range s.Reload {
 		if c.lit(u) && (!unitRE.MatchString(u) || strings.HasPrefix(u, "-")) {

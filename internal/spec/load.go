@@ -162,7 +162,7 @@ func (l *loader) environments() {
 	}
 }
 
-var envFields = []string{"like", "may_differ", "vars", "secrets", "hosts", "groups"}
+var envFields = []string{"like", "may_differ", "vars", "secrets", "hosts", "groups", "dns"}
 
 func (l *loader) environment(name, rel string) *Environment {
 	f, root := l.read(rel)
@@ -202,6 +202,8 @@ func (l *loader) environment(name, rel string) *Environment {
 			hostsNode = fd.v
 		case "groups":
 			groupsNode = fd.v
+		case "dns":
+			l.dns(f, env, fd.v)
 		default:
 			f.unknown(fd, "environment "+name, envFields)
 		}

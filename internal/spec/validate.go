@@ -20,6 +20,7 @@ func Validate(dir string) (*Repo, Stats, error) {
 	var all ErrorList
 	for _, env := range r.EnvironmentNames() {
 		st.Environments++
+		var compiled []*Host
 		for _, h := range r.Environments[env].Hosts {
 			st.Hosts++
 			c, err := r.Compile(env, h.Name, nil)
@@ -32,6 +33,18 @@ func Validate(dir string) (*Repo, Stats, error) {
 				continue
 			}
 			st.Resources += len(c.Resources)
+			compiled = append(compiled, c)
+		}
+		// The records derived from hosts and sites, checked against the
+		// declared ones (once every host compiled).
+		if len(compiled) == len(r.Environments[env].Hosts) {
+			if _, err := r.DNS(env, compiled); err != nil {
+				var l ErrorList
+				if !errors.As(err, &l) {
+					return nil, st, err
+				}
+				all = append(all, l...)
+			}
 		}
 	}
 	if err := all.err(); err != nil {

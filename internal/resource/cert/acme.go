@@ -25,6 +25,7 @@ import (
 	"github.com/go-acme/lego/v5/acme"
 	"github.com/go-acme/lego/v5/certcrypto"
 	"github.com/go-acme/lego/v5/certificate"
+	"github.com/go-acme/lego/v5/challenge/dns01"
 	"github.com/go-acme/lego/v5/lego"
 	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/providers/http/webroot"
@@ -139,12 +140,22 @@ func obtain(ctx context.Context, s *spec.Certificate, log io.Writer) (chain, key
 	if acct.reg, err = client.Registration.Register(ctx, registration.RegisterOptions{TermsOfServiceAgreed: true}); err != nil {
 		return nil, nil, fmt.Errorf("acme account at %s: %w", s.Directory, err)
 	}
-	wr, err := webroot.NewHTTPProvider(Webroot)
-	if err != nil {
-		return nil, nil, fmt.Errorf("webroot %s: %w", Webroot, err)
-	}
-	if err := client.Challenge.SetHTTP01Provider(wr); err != nil {
-		return nil, nil, err
+	if s.Challenge == "dns-01" {
+		sv, err := newDNSSolver(s.DNS)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := client.Challenge.SetDNS01Provider(sv, dns01.WrapPreCheck(sv.written)); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		wr, err := webroot.NewHTTPProvider(Webroot)
+		if err != nil {
+			return nil, nil, fmt.Errorf("webroot %s: %w", Webroot, err)
+		}
+		if err := client.Challenge.SetHTTP01Provider(wr); err != nil {
+			return nil, nil, err
+		}
 	}
 	kt, ok := keyTypes[s.KeyType]
 	if !ok {

@@ -1,6 +1,8 @@
 // Package cert implements the certificate resource: a TLS certificate for
 // one set of DNS names, obtained by the host itself through ACME (HTTP-01,
-// answered by nginx from a webroot) and renewed there by a systemd timer,
+// answered by nginx from a webroot, or DNS-01, through the zone's libdns
+// provider with credentials only root reads) and renewed there by a
+// systemd timer,
 // so that it renews even when tend does not run for months. Its key and
 // the ACME account's key are generated on the host and never leave it.
 // The files are /etc/tend/certs/NAME/fullchain.pem and privkey.pem,
@@ -67,8 +69,10 @@ func New(name string, s *spec.Certificate) (*Cert, error) {
 		return nil, fmt.Errorf("invalid certificate name %q", name)
 	case len(s.Names) == 0:
 		return nil, errors.New("names is required")
-	case c.Spec.Challenge != "http-01":
-		return nil, fmt.Errorf("challenge %s: only http-01 is built (dns-01 needs the DNS issue)", c.Spec.Challenge)
+	case c.Spec.Challenge == "dns-01" && c.Spec.DNS == nil:
+		return nil, errors.New("challenge dns-01: no DNS zone given (tend plan gives the environment's zone holding the names)")
+	case c.Spec.Challenge != "http-01" && c.Spec.Challenge != "dns-01":
+		return nil, fmt.Errorf("challenge %s is not http-01 or dns-01", c.Spec.Challenge)
 	}
 	if _, ok := keyTypes[c.Spec.KeyType]; !ok {
 		return nil, fmt.Errorf("key_type %q is not one of ecdsa-p256, ecdsa-p384, rsa-2048, rsa-4096", c.Spec.KeyType)
@@ -91,7 +95,24 @@ func New(name string, s *spec.Certificate) (*Cert, error) {
 		}
 		c.parts = append(c.parts, scheduled.NewPart("directory "+d.path, r, false))
 	}
-	conf, _ := json.MarshalIndent(c.Spec, "", "  ")
+	// The zone's credentials go to their own file, readable by root
+	// only: certificate.json is world-readable.
+	public := c.Spec
+	if d := c.Spec.DNS; d != nil {
+		pd := *d
+		pd.Credentials = nil
+		public.DNS = &pd
+		creds, _ := json.MarshalIndent(d.Credentials, "", "  ")
+		df, err := file.NewFile(filepath.Join(Dir(name), DNSFile), &spec.File{Content: string(creds) + "\n", Mode: "0600", Owner: "root", Group: "root"})
+		if err != nil {
+			return nil, err
+		}
+		c.parts = append(c.parts, scheduled.NewPart("dns credentials", df, true))
+	} else {
+		// Moved to http-01: the zone's credentials leave the host.
+		c.parts = append(c.parts, scheduled.NewPart("dns credentials", noFile(filepath.Join(Dir(name), DNSFile)), false))
+	}
+	conf, _ := json.MarshalIndent(public, "", "  ")
 	cf, err := file.NewFile(filepath.Join(Dir(name), ConfigFile), &spec.File{Content: string(conf) + "\n", Mode: "0644", Owner: "root", Group: "root"})
 	if err != nil {
 		return nil, err
@@ -118,6 +139,15 @@ func Load(name string) (*Cert, error) {
 	d.DisallowUnknownFields()
 	if err := d.Decode(&s); err != nil {
 		return nil, fmt.Errorf("certificate %s: %s: %w", name, ConfigFile, err)
+	}
+	if s.DNS != nil {
+		data, err := os.ReadFile(filepath.Join(Dir(name), DNSFile))
+		if err != nil {
+			return nil, fmt.Errorf("certificate %s: %w", name, err)
+		}
+		if err := json.Unmarshal(data, &s.DNS.Credentials); err != nil {
+			return nil, fmt.Errorf("certificate %s: %s: %w", name, DNSFile, err)
+		}
 	}
 	return New(name, &s)
 }
@@ -194,6 +224,13 @@ func (c *Cert) Check(ctx context.Context) (*resource.Change, error) {
 			}
 		}
 	}
+	if c.Spec.Challenge == "dns-01" {
+		// The zone's provider answers: nginx has no part in it.
+		if len(ch.Fields) == 0 && ch.Diff == "" {
+			return nil, nil
+		}
+		return ch, nil
+	}
 	if err := haveNginx(); err != nil {
 		// A plan of a new host checks this before the package resource
 		// installed nginx; apply fails if it still is not there.
@@ -253,8 +290,10 @@ func (c *Cert) Apply(ctx context.Context, _ *resource.Change) error {
 			return err
 		}
 	}
-	if err := ensureNginx(ctx); err != nil {
-		return err
+	if c.Spec.Challenge != "dns-01" {
+		if err := ensureNginx(ctx); err != nil {
+			return err
+		}
 	}
 	jc := scheduled.CertJobConfig(c.Name, c.Spec.Names)
 	unlock, err := job.Lock(&jc)
@@ -283,8 +322,10 @@ func (c *Cert) Renew(ctx context.Context, say func(string)) error {
 			in.leaf.NotAfter.UTC().Format(time.RFC3339), in.leaf.NotAfter.Add(-c.renewBefore).UTC().Format(time.RFC3339)))
 		return nil
 	}
-	if err := probe(ctx, c.Spec.Names); err != nil {
-		return err
+	if c.Spec.Challenge != "dns-01" {
+		if err := probe(ctx, c.Spec.Names); err != nil {
+			return err
+		}
 	}
 	log := c.Log
 	if log == nil {

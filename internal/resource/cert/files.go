@@ -27,6 +27,7 @@ const (
 	FullchainFile = "fullchain.pem" // the certificate then its chain, mode 0644
 	KeyFile       = "privkey.pem"   // its private key, mode 0600
 	ConfigFile    = "certificate.json"
+	DNSFile       = "dns.json" // a dns-01 zone's credentials, mode 0600
 	issuedFile    = "issued.json"
 )
 

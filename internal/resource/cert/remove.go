@@ -13,7 +13,8 @@ import (
 )
 
 // Removal removes a certificate that left the spec: its renewal job
-// (timer, job configuration, status), its configuration, and the nginx
+// (timer, job configuration, status), its configuration (with a dns-01
+// zone's credentials), and the nginx
 // server answering challenges when no other certificate is left. The
 // certificate and its key stay (a server configuration may still name
 // them: deleting them would make the next nginx reload fail), unless the
@@ -44,7 +45,7 @@ func (r *Removal) CheckRemove(ctx context.Context, how resource.Removal) (*resou
 		c = &resource.Change{Action: resource.Delete}
 	}
 	dir := Dir(r.Name)
-	for _, f := range []string{ConfigFile, issuedFile} {
+	for _, f := range []string{ConfigFile, issuedFile, DNSFile} {
 		if p := filepath.Join(dir, f); exists(p) {
 			c.Add(f, p, "")
 		}
@@ -81,7 +82,7 @@ func (r *Removal) Remove(ctx context.Context, c *resource.Change, how resource.R
 		}
 	}
 	dir := Dir(r.Name)
-	for _, f := range []string{ConfigFile, issuedFile} {
+	for _, f := range []string{ConfigFile, issuedFile, DNSFile} {
 		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

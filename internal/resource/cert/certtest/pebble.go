@@ -56,6 +56,9 @@ type Options struct {
 	// Defer: the caller starts Pebble itself (Start), later; the address
 	// and directory are fixed already.
 	Defer bool
+	// DNSServer, when set, is the DNS server Pebble asks (HOST:PORT):
+	// a real one serving the zone of DNS-01 challenges.
+	DNSServer string
 }
 
 // StartPebble starts pebble-challtestsrv answering every A query with
@@ -85,6 +88,9 @@ func StartPebble(t testing.TB, host, target string, o Options) *Pebble {
 		t.Fatalf("pebble-challtestsrv: %v", err)
 	}
 	t.Cleanup(func() { dns.Process.Kill(); dns.Wait() })
+	if o.DNSServer != "" {
+		p.dnsAddr = o.DNSServer
+	}
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
