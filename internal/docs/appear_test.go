@@ -95,6 +95,26 @@ func TestEverythingAppears(t *testing.T) {
 						}
 					}
 				}
+				var hosts []*spec.Host
+				for _, hd := range r.Environments[env].Hosts {
+					h, err := r.Compile(env, hd.Name, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					hosts = append(hosts, h)
+				}
+				zones, err := r.DNS(env, hosts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, z := range zones {
+					sec := section(t, page, "### zone "+z.Name)
+					for _, rec := range z.Records {
+						if _, ok := row(sec, "`"+rec.Name+"`", rec.Type, "`"+rec.Data+"`"); !ok {
+							t.Errorf("zone %s: record %s %s %s is not listed", z.Name, rec.Name, rec.Type, rec.Data)
+						}
+					}
+				}
 				for _, s := range r.Environments[env].Secrets {
 					if _, ok := row(section(t, page, "## Secrets"), "`"+s.Var+"`", "`"+s.Secret+"`"); !ok {
 						t.Errorf("secret %s is not listed", s.Secret)

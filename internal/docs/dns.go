@@ -1,15 +1,46 @@
 package docs
 
-import "tend/internal/spec"
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
 
-// renderDNS returns the page's DNS section for environment e: its zones
-// and records, those the spec declares and those derived from it (a
-// host's addresses, a site's names). It returns "" for now, and the page
-// leaves the section out: DNS zones and records enter the spec in another
-// change (issue #15), and this is where they will be rendered, as a table
-// per zone (name, type, value, managed or derived from which host or
-// site), once spec.Environment holds them.
-func renderDNS(e *spec.Environment) string {
-	_ = e
-	return ""
+// renderDNS returns the page's DNS section: per zone, where it is served
+// and what tend does with records it does not declare, then every record,
+// those the spec declares (with their file:line) and those derived from
+// it (a host's address, a site's names). Credentials by secret name only.
+// "" when the environment has no zone.
+func (m *model) renderDNS() string {
+	zones, err := m.repo.DNS(m.env.Name, m.hosts)
+	if err != nil || len(zones) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	for _, z := range zones {
+		fmt.Fprintf(&b, "\n### zone %s\n\n", z.Name)
+		var creds []string
+		for _, k := range sortedKeys(z.Secrets) {
+			creds = append(creds, k+": secret "+code(z.Secrets[k]))
+		}
+		fmt.Fprintf(&b, "- **Served by**: %s", z.Where())
+		if len(creds) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(creds, ", "))
+		}
+		b.WriteString("\n")
+		if z.Purge {
+			b.WriteString("- **Records tend does not declare**: deleted (`purge: true`)\n")
+		} else {
+			b.WriteString("- **Records tend does not declare**: left alone\n")
+		}
+		b.WriteString("\n| name | type | value | TTL | from |\n|---|---|---|---|---|\n")
+		for _, r := range z.Records {
+			from := r.From
+			if from == "" {
+				from = "declared, " + r.Pos.String()
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %d | %s |\n", code(r.Name), r.Type, code(r.Data), r.TTL, cell(from))
+		}
+	}
+	return b.String()
 }

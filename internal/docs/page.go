@@ -37,8 +37,8 @@ func (m *model) page(b *bytes.Buffer) {
 	m.firewallSection(b)
 	m.tunnelSection(b)
 	m.backupSection(b)
-	if dns := renderDNS(m.env); dns != "" {
-		b.WriteString("\n## DNS\n\n" + dns)
+	if dns := m.renderDNS(); dns != "" {
+		b.WriteString("\n## DNS\n" + dns)
 	}
 	m.secretSection(b)
 }

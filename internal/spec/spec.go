@@ -68,7 +68,7 @@ type Environment struct {
 	// Groups name sets of hosts beyond roles (a site, a rollout wave):
 	// --limit and --serial take them, templates see .host.groups.
 	Groups map[string][]string
-	DNS       []*DNSZone  // the zones of its dns: mapping, in declaration order
+	DNS    []*DNSZone // the zones of its dns: mapping, in declaration order
 }
 
 // GroupsOf returns the groups host belongs to, sorted.
