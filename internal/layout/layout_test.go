@@ -99,6 +99,7 @@ var below = []struct {
 	// The documentation is read from the compiled spec: no stack, no
 	// host, no secret.
 	{"docs", join(controller, host, backups, lab, []string{"secret", "store", "transport", "wire", "job", "inventory"})},
+	{"roleimport", join(controller, host, backups, lab, []string{"secret", "store", "transport", "wire", "job", "inventory"})},
 
 	// The lab builds test hosts; it drives no stack.
 	{"lab", join(controller, host, backups, []string{"store"})},

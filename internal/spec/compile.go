@@ -284,7 +284,7 @@ func (c *compiler) render(d *Resource, key, text, what string) string {
 func (c *compiler) renderFile(d *Resource, role, rel, field string) (string, bool) {
 	t := c.repo.files[role][rel]
 	if t == nil {
-		c.errs.add(d.fieldPos(field), "%s %s: %s: no file roles/%s/templates/%s (%s)", d.Kind, d.Name, field, role, rel, c.where())
+		c.errs.add(d.fieldPos(field), "%s %s: %s: no file %s/templates/%s (%s)", d.Kind, d.Name, field, c.repo.roleDir(role), rel, c.where())
 		return "", false
 	}
 	var b strings.Builder
@@ -320,9 +320,9 @@ func (c *compiler) resource(d *Resource) *Resource {
 		case ref.dir == "templates":
 			*ref.into, _ = c.renderFile(d, r.Role, ref.path, ref.field)
 		default:
-			data, err := os.ReadFile(filepath.Join(c.repo.Dir, "roles", r.Role, ref.dir, filepath.FromSlash(ref.path)))
+			data, err := os.ReadFile(filepath.Join(c.repo.Dir, c.repo.roleDir(r.Role), ref.dir, filepath.FromSlash(ref.path)))
 			if err != nil {
-				c.errs.add(d.fieldPos(ref.field), "%s %s: %s: cannot read roles/%s/%s/%s: %v (%s)", d.Kind, d.Name, ref.field, r.Role, ref.dir, ref.path, errors.Unwrap(err), c.where())
+				c.errs.add(d.fieldPos(ref.field), "%s %s: %s: cannot read %s/%s/%s: %v (%s)", d.Kind, d.Name, ref.field, c.repo.roleDir(r.Role), ref.dir, ref.path, errors.Unwrap(err), c.where())
 			}
 			*ref.into = string(data)
 		}

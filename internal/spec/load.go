@@ -83,8 +83,10 @@ func (l *loader) project() {
 			l.repo.Vars = f.vars(fd.v, "vars")
 		case "remove_unmanaged_packages":
 			l.repo.RemoveUnmanagedPackages, _ = f.boolean(fd.v, "remove_unmanaged_packages")
+		case "imports":
+			l.imports(f, fd.v)
 		default:
-			f.unknown(fd, "project", []string{"name", "vars", "remove_unmanaged_packages"})
+			f.unknown(fd, "project", []string{"name", "vars", "remove_unmanaged_packages", "imports"})
 		}
 	}
 }
@@ -412,6 +414,7 @@ func (l *loader) roles() {
 		}
 		l.repo.Roles[e.Name()] = &Role{Name: e.Name(), File: rel + "/role.yaml", Vars: Vars{}}
 	}
+	l.vendored()
 	// Parse once every name is known, so that requires can be checked.
 	for _, r := range l.repo.Roles {
 		l.templates(r.Name)
@@ -688,27 +691,27 @@ func (l *loader) checkFileRefs(r *Resource) {
 			continue
 		}
 		if ref.dir == "files" {
-			fi, err := os.Stat(filepath.Join(l.dir, "roles", r.Role, "files", filepath.FromSlash(p)))
+			fi, err := os.Stat(filepath.Join(l.dir, l.repo.roleDir(r.Role), "files", filepath.FromSlash(p)))
 			if err != nil || !fi.Mode().IsRegular() {
-				l.errs.add(r.fieldPos(field), "%s %s: %s: no file roles/%s/files/%s", r.Kind, r.Name, field, r.Role, p)
+				l.errs.add(r.fieldPos(field), "%s %s: %s: no file %s/files/%s", r.Kind, r.Name, field, l.repo.roleDir(r.Role), p)
 			}
 			continue
 		}
 		if l.repo.files[r.Role][p] == nil {
-			l.errs.add(r.fieldPos(field), "%s %s: %s: no file roles/%s/templates/%s", r.Kind, r.Name, field, r.Role, p)
+			l.errs.add(r.fieldPos(field), "%s %s: %s: no file %s/templates/%s", r.Kind, r.Name, field, l.repo.roleDir(r.Role), p)
 		}
 	}
 }
 
 // templates parses every file under roles/NAME/templates/.
 func (l *loader) templates(role string) {
-	root := filepath.Join(l.dir, "roles", role, "templates")
+	root := filepath.Join(l.dir, l.repo.roleDir(role), "templates")
 	out := map[string]*template.Template{}
 	l.repo.files[role] = out
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				l.errs.add(Pos{File: path.Join("roles", role, "templates")}, "cannot read: %v", err)
+				l.errs.add(Pos{File: path.Join(l.repo.roleDir(role), "templates")}, "cannot read: %v", err)
 			}
 			return nil
 		}
@@ -717,7 +720,7 @@ func (l *loader) templates(role string) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		rel = filepath.ToSlash(rel)
-		name := path.Join("roles", role, "templates", rel)
+		name := path.Join(l.repo.roleDir(role), "templates", rel)
 		data, err := os.ReadFile(p)
 		if err != nil {
 			l.errs.add(Pos{File: name}, "cannot read: %v", errors.Unwrap(err))

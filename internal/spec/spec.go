@@ -33,6 +33,9 @@ type Repo struct {
 	// upstreams): a lab rehearsal's hosts reach each other at their lab
 	// addresses. Set it before Compile.
 	Addresses map[string]string
+	// Imports are tend.yaml's roles from other repositories (see
+	// VendorDir), in declaration order.
+	Imports []*Import
 	// UsesFacts: a template refers to .facts, so plan and apply compile
 	// each host again with the facts its probe gathered (see Facts).
 	UsesFacts bool
