@@ -8,10 +8,13 @@ import (
 
 // probe is the command plan and apply run first on a host's connection:
 // its machine, whether this agent is there, and its facts (spec.Facts),
-// one key=value a line.
-func probe(agent string) string {
-	return `echo "machine=$(uname -m)"; if test -x ` + agent + `; then echo agent=present; fi; ` +
-		`if [ -r /etc/os-release ]; then (. /etc/os-release; echo "os_id=$ID"; echo "os_version_id=$VERSION_ID"; echo "os_codename=$VERSION_CODENAME"); fi; ` +
+// one key=value a line. Facts are asked only when the spec uses them.
+func probe(agent string, facts bool) string {
+	p := `echo "machine=$(uname -m)"; if test -x ` + agent + `; then echo agent=present; fi`
+	if !facts {
+		return p
+	}
+	return p + `; if [ -r /etc/os-release ]; then (. /etc/os-release; echo "os_id=$ID"; echo "os_version_id=$VERSION_ID"; echo "os_codename=$VERSION_CODENAME"); fi; ` +
 		`echo "cpus=$(nproc 2>/dev/null)"; awk '/^MemTotal:/ {print "memory_kb=" $2}' /proc/meminfo 2>/dev/null; ` +
 		`ip -o addr show scope global 2>/dev/null | awk '{split($4, a, "/"); print "address=" a[1]}'; true`
 }

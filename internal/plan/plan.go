@@ -242,7 +242,7 @@ func runHost(ctx context.Context, t Target, opts Options) Result {
 		return fail(err)
 	}
 	defer c.Close()
-	up, facts, err := ensureAgent(ctx, c, opts.Agent)
+	up, facts, err := ensureAgent(ctx, c, opts.Agent, t.Rebuild != nil)
 	if err != nil {
 		return fail(err)
 	}
@@ -333,11 +333,12 @@ func runHost(ctx context.Context, t Target, opts Options) Result {
 
 // ensureAgent makes sure this binary is on the host, uploading it when it is
 // not: to a temporary file, checked against its hash, then renamed, so a
-// broken upload never runs. It reports whether it uploaded, and the host's
-// facts, which the same probe gathers (spec.Facts).
-func ensureAgent(ctx context.Context, c *ssh.Client, b *Binary) (bool, map[string]any, error) {
+// broken upload never runs. It reports whether it uploaded, and, when
+// facts is true, the host's facts, which the same probe gathers
+// (spec.Facts).
+func ensureAgent(ctx context.Context, c *ssh.Client, b *Binary, facts bool) (bool, map[string]any, error) {
 	path := b.remotePath()
-	out, err := c.Output(ctx, probe(path))
+	out, err := c.Output(ctx, probe(path, facts))
 	if err != nil {
 		return false, nil, fmt.Errorf("probe: %w", err)
 	}
@@ -418,7 +419,7 @@ func Exec(ctx context.Context, cfg ssh.Config, b *Binary, args string, stdin io.
 		return err
 	}
 	defer c.Close()
-	if _, _, err := ensureAgent(ctx, c, b); err != nil {
+	if _, _, err := ensureAgent(ctx, c, b, false); err != nil {
 		return err
 	}
 	return c.Run(ctx, b.remotePath()+" agent "+args, stdin, stdout, stderr)
