@@ -117,6 +117,7 @@ type Source struct {
 	Prefix netip.Prefix // valid for an address or network
 	Host   string       // host:NAME
 	Role   string       // role:NAME
+	Group  string       // group:NAME, a group of the environment's hosts
 	Any    bool
 }
 
@@ -128,6 +129,8 @@ func (s Source) String() string {
 		return "host:" + s.Host
 	case s.Role != "":
 		return "role:" + s.Role
+	case s.Group != "":
+		return "group:" + s.Group
 	case s.Prefix.IsSingleIP():
 		return s.Prefix.Addr().String()
 	}
@@ -143,13 +146,16 @@ func ParseSource(s string) (Source, error) {
 	switch {
 	case s == "any":
 		return Source{Any: true}, nil
-	case strings.HasPrefix(s, "host:") || strings.HasPrefix(s, "role:"):
+	case strings.HasPrefix(s, "host:") || strings.HasPrefix(s, "role:") || strings.HasPrefix(s, "group:"):
 		kind, name, _ := strings.Cut(s, ":")
 		if !fwNameRE.MatchString(name) {
 			return Source{}, fmt.Errorf("%q: expected %s:NAME", s, kind)
 		}
-		if kind == "host" {
+		switch kind {
+		case "host":
 			return Source{Host: name}, nil
+		case "group":
+			return Source{Group: name}, nil
 		}
 		return Source{Role: name}, nil
 	case strings.Contains(s, "/"):
@@ -164,7 +170,7 @@ func ParseSource(s string) (Source, error) {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		return Source{}, fmt.Errorf("%q is not an address, a network, host:NAME, role:NAME or any", s)
+		return Source{}, fmt.Errorf("%q is not an address, a network, host:NAME, role:NAME, group:NAME or any", s)
 	}
 	a = a.Unmap()
 	return Source{Prefix: netip.PrefixFrom(a, a.BitLen())}, nil
@@ -614,8 +620,8 @@ func (c *compiler) forwarding(h *Host, m *Resource, out *Firewall) {
 	}
 }
 
-// resolve replaces host:NAME and role:NAME sources by the addresses of
-// the hosts of the environment, IPv4 and IPv6, and drops duplicates. A
+// resolve replaces host:NAME, role:NAME and group:NAME sources by the
+// addresses of the hosts of the environment, IPv4 and IPv6, and drops duplicates. A
 // host that does not exist is an error; a role that exists but no host of
 // the environment has yields no address; any stays any. ok is false
 // after an error.
@@ -675,6 +681,16 @@ func (c *compiler) resolve(d *Resource, key string, from []Source) (out []Source
 				if slices.Contains(c.repo.expand(hd.Roles), s.Role) {
 					hostAddrs(hd)
 				}
+			}
+		case s.Group != "":
+			members, found := c.env.Groups[s.Group]
+			if !found {
+				c.errs.add(d.fieldPos(key), "firewall %s: %s: no group %s in environment %s (%s)", d.Name, key, s.Group, c.env.Name, c.where())
+				ok = false
+				continue
+			}
+			for _, name := range members {
+				hostAddrs(c.env.Host(name))
 			}
 		default:
 			add(s.Prefix)

@@ -22,6 +22,7 @@ resources:
     allow:
       - tcp 5432 from role:web, host:admin, 10.9.0.0/16 # a YAML comment
       - tcp 9187 from role:nobody
+      - tcp 9100 from group:monitoring
   - file: /etc/after-firewall
     content: x
     requires: [firewall:db]
@@ -59,6 +60,8 @@ hosts:
   relay:
     address: 192.0.2.50
     roles: [base, relay]
+groups:
+  monitoring: [mail, admin]
 `
 
 // TestFirewallCompile: the declarations of a host merge into
@@ -93,6 +96,7 @@ func TestFirewallCompile(t *testing.T) {
 		Allow: []string{
 			"udp 53 # firewall base",
 			"tcp 5432 from 192.0.2.21, 2001:db8::21, 192.0.2.22, 192.0.2.30, 10.9.0.0/16 # firewall db",
+			"tcp 9100 from 192.0.2.40, 2001:db8::40, 192.0.2.30 # firewall db",
 			"tcp 2222 from 10.0.0.0/8 # tend ssh",
 		},
 	}

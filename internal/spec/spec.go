@@ -69,7 +69,7 @@ type Environment struct {
 	Secrets   []SecretRef // plain variable names mapped to secret names
 	Hosts     []*HostDecl // in declaration order
 	// Groups name sets of hosts beyond roles (a site, a rollout wave):
-	// --limit and --serial take them, templates see .host.groups.
+	// --limit and firewall sources (group:NAME) take them, templates see .host.groups.
 	Groups map[string][]string
 	DNS    []*DNSZone // the zones of its dns: mapping, in declaration order
 }
