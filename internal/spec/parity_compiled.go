@@ -160,12 +160,21 @@ func (p *parity) neutral(r *Repo, ea, eb *Environment, ha, hb *HostDecl) *Repo {
 
 	e := *eb
 	// The host first, then the environment's others, which a resource may
-	// name (a site's upstream host:NAME:PORT).
+	// name (a site's upstream host:NAME:PORT, a firewall's role:NAME
+	// source). Each other host has its counterpart's addresses (its like:,
+	// else the host of the same name): addresses differ between
+	// environments by design, and what a host's resources derive from
+	// another's must not count as a difference.
 	e.Hosts = []*HostDecl{&h}
 	for _, o := range eb.Hosts {
-		if o != hb {
-			e.Hosts = append(e.Hosts, o)
+		if o == hb {
+			continue
 		}
+		oc := *o
+		if cp := counterpart(ea, o); cp != nil {
+			oc.Address, oc.Addresses = cp.Address, cp.Addresses
+		}
+		e.Hosts = append(e.Hosts, &oc)
 	}
 	e.Secrets = slices.Clone(eb.Secrets)
 	for i, s := range e.Secrets {
@@ -194,6 +203,22 @@ func (p *parity) neutral(r *Repo, ea, eb *Environment, ha, hb *HostDecl) *Repo {
 	nr.Environments = maps.Clone(r.Environments)
 	nr.Environments[eb.Name] = &e
 	return &nr
+}
+
+// counterpart returns the host of e matching o of the other environment:
+// the one o is like, the one like o, or the one of the same name.
+func counterpart(e *Environment, o *HostDecl) *HostDecl {
+	if o.Like != "" {
+		if h := e.Host(o.Like); h != nil {
+			return h
+		}
+	}
+	for _, h := range e.Hosts {
+		if h.Like == o.Name {
+			return h
+		}
+	}
+	return e.Host(o.Name)
 }
 
 func byID(rs []*Resource) map[string]*Resource {

@@ -409,3 +409,21 @@ hosts:
 		t.Errorf("differences not allowed (-want +got):\n%s", diff)
 	}
 }
+
+// TestParityFirewallByRole: a firewall that admits role:web and forwards
+// to host addresses by role compiles to each environment's own addresses;
+// that follows from the addresses (which may differ), not a difference of
+// its own.
+func TestParityFirewallByRole(t *testing.T) {
+	r := loadFiles(t, map[string]string{
+		"tend.yaml": "name: p\n",
+		"environments/production.yaml": "hosts:\n  db: {address: 10.0.0.20, roles: [db]}\n  web: {address: 10.0.0.10, roles: [web]}\n",
+		"environments/staging.yaml": "like: production\nhosts:\n  db-staging: {like: db, address: 10.1.0.20, roles: [db]}\n" +
+			"  web-staging: {like: web, address: 10.1.0.10, roles: [web]}\n",
+		"roles/db/role.yaml":  "resources:\n  - firewall: db\n    allow: [tcp 5432 from role:web]\n",
+		"roles/web/role.yaml": "resources: []\n",
+	})
+	if err := CheckParity(r, "staging"); err != nil {
+		t.Errorf("a firewall by role differs only by the hosts' addresses, yet: %v", err)
+	}
+}
