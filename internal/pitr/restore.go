@@ -131,18 +131,30 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	say("base backup restored (%d MB)", b.Size>>20)
 
 	restoreCmd := fmt.Sprintf("%s agent wal-fetch --config %s %%f %%p", o.Binary, o.FetchConfig)
-	// Recovery runs twice. First it stops short of promotion: at the
-	// target time (recovery_target_action = shutdown), or, for latest, at
-	// the end of the WAL it could fetch (an unreachable LSN target makes
-	// PostgreSQL stop there instead of promoting). tend reads from the log
-	// where it stopped and checks that it is the target asked for (for
-	// latest: the archive's last segment). Only then does it start again,
-	// with a target at that very point, to promote: a store that fails in
-	// between makes the second run stop short of its target, and
-	// PostgreSQL never promotes short of a target.
+	// Recovery stops short of promotion first, and tend checks from the
+	// log where it stopped before it promotes.
+	//
+	// To a time: recovery pauses at the target (recovery_target_action =
+	// pause, which needs hot_standby); tend reads where it stopped, checks
+	// that it is after the target's last transaction, and promotes the
+	// paused server with pg_promote(): the WAL is replayed once. A store
+	// that fails before the target makes PostgreSQL end recovery without
+	// reaching it, and stop, never promote.
+	//
+	// To latest: recovery runs to the end of the WAL it could fetch (an
+	// unreachable LSN target makes PostgreSQL stop there instead of
+	// promoting); tend checks that it reached the archive's last segment,
+	// and only then starts again with a target at that very point, to
+	// promote: a store that fails in between makes the second run stop
+	// short of its target, and PostgreSQL never promotes short of one.
+	pause := !o.Target.Latest
+	action := "shutdown"
+	if pause {
+		action = "pause"
+	}
 	settings := map[string]string{
 		"restore_command":           restoreCmd,
-		"recovery_target_action":    "shutdown",
+		"recovery_target_action":    action,
 		"recovery_target_timeline":  "current",
 		"recovery_target_inclusive": "true",
 		"timezone":                  "UTC", // times in the log
@@ -164,6 +176,9 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 		settings["logging_collector"] = "off"
 		settings["shared_buffers"] = "32MB"
 		settings["hot_standby"] = "off"
+		if pause {
+			settings["hot_standby"] = "on" // pause needs it (else it shuts down)
+		}
 		if err := writeOwned(filepath.Join(data, "pg_hba.conf"), "local all postgres peer\n", uid, gid); err != nil {
 			return nil, err
 		}
@@ -173,6 +188,9 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 	} else {
 		conf = filepath.Join(c.ConfDir(), "conf.d", "zz-tend-restore.conf")
 		defer os.Remove(conf)
+		if pause {
+			settings["hot_standby"] = "on"
+		}
 	}
 	if err := writeOwned(conf, renderConf(settings), uid, gid); err != nil {
 		return nil, err
@@ -260,17 +278,61 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 		}
 	}
 
+	// waitPaused waits until recovery paused at its target (true), or the
+	// server stopped (false: the log says why).
+	waitPaused := func() (bool, error) {
+		began, seen := time.Now(), false
+		for {
+			out, err := c.psql(ctx, "SELECT pg_is_in_recovery(), pg_is_wal_replay_paused();", psqlExtra...)
+			switch {
+			case err == nil && strings.HasPrefix(out, "f"):
+				return false, fmt.Errorf("the server left recovery before tend checked where it stopped: do not use it; its log:\n%s", logTail())
+			case err == nil && out == "t|t" && strings.Contains(logSince(), "recovery stopping "):
+				return true, nil
+			}
+			running := c.running(ctx, data)
+			seen = seen || running || err == nil
+			if err != nil && !running {
+				if seen || strings.Contains(logSince(), "database system is shut down") {
+					return false, nil
+				}
+				if time.Since(began) > time.Minute {
+					return false, fmt.Errorf("the server did not start within a minute; nothing was promoted. Its log:\n%s", logTail())
+				}
+			}
+			if time.Now().After(deadline) {
+				return false, fmt.Errorf("recovery did not end within %s; the server is left running in recovery, not promoted. Its log:\n%s", o.Timeout, logTail())
+			}
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+
 	say("replaying WAL to %s (stopping there, before promotion)", o.Target)
 	if err := start(); err != nil {
 		os.RemoveAll(data)
 		return nil, err
 	}
-	if err := wait(false); err != nil {
+	paused := false
+	if pause {
+		var err error
+		if paused, err = waitPaused(); err != nil {
+			return nil, err
+		}
+	} else if err := wait(false); err != nil {
 		return nil, err
 	}
 	stop := parseRecoveryLog(logSince())
 	reached := stop.reached()
 	if err := checkStop(o.Target, w, stop); err != nil {
+		if paused && !o.Scratch {
+			// Paused where it should not be promoted: stopped, as the
+			// message says (a drill's server is stopped on return).
+			exec.CommandContext(ctx, "systemctl", "stop", c.Unit()).Run()
+		}
 		if errors.Is(err, errStopUnknown) {
 			return nil, fmt.Errorf("%w. Its log:\n%s", err, logTail())
 		}
@@ -280,12 +342,19 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 		settings["recovery_target_lsn"] = stop.redoDone.String()
 	}
 	say("recovery stopped at %s as asked; promoting", reached)
-	settings["recovery_target_action"] = "promote"
-	if err := writeOwned(conf, renderConf(settings), uid, gid); err != nil {
-		return nil, err
-	}
-	if err := start(); err != nil {
-		return nil, err
+	if paused {
+		// Promote where it paused: the WAL is not replayed again.
+		if out, err := c.psql(ctx, "SELECT pg_promote(true, 60);", psqlExtra...); err != nil || out != "t" {
+			return nil, fmt.Errorf("promoting the paused server: %v %s; its log:\n%s", err, out, logTail())
+		}
+	} else {
+		settings["recovery_target_action"] = "promote"
+		if err := writeOwned(conf, renderConf(settings), uid, gid); err != nil {
+			return nil, err
+		}
+		if err := start(); err != nil {
+			return nil, err
+		}
 	}
 	if err := wait(true); err != nil {
 		return nil, err
@@ -298,7 +367,7 @@ func (c *Config) Restore(ctx context.Context, a *Archive, o RestoreOptions) (*Re
 		TLI      uint32     `json:"tli"`
 	}
 	if err := c.queryJSON(ctx, `SELECT json_build_object('replayed', pg_last_xact_replay_timestamp(),
-		'tli', (SELECT timeline_id FROM pg_control_checkpoint()));`, &st, psqlExtra...); err != nil {
+		'tli', ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint);`, &st, psqlExtra...); err != nil {
 		return nil, err
 	}
 	res.Timeline = st.TLI
