@@ -98,3 +98,27 @@ func TestTemplateFuncErrors(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestCompileFactsConcurrent: plan compiles hosts again with their facts at
+// once (one goroutine per host): templates with functions are safe for
+// that (run with -race).
+func TestCompileFactsConcurrent(t *testing.T) {
+	r, err := Load(writeRepo(t, funcsRepo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			f := PlaceholderFacts()
+			f["cpus"] = i
+			_, err := r.CompileFacts("production", "web", map[string]string{"vault_db_password": "pw"}, f)
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
