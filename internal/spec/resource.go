@@ -499,14 +499,14 @@ func deepCopy(v reflect.Value) reflect.Value {
 // Resource is one resource of a role: in a Role as declared (templates
 // unrendered), in a compiled Host rendered for that host.
 type Resource struct {
-	ID        string   // "kind:name"
-	Kind      Kind     // what the resource is
-	Name      string   // the value of the kind key: a path, package name...
-	Role      string   // the role declaring it
-	Pos       Pos      // where it is declared (its kind key)
-	Requires  []string // ids of resources that must be converged first
-	Notify    []string // handlers to run when this resource changes
-	Tags      []string // names plan and apply select it by (--only, --skip), besides its role's name
+	ID       string   // "kind:name"
+	Kind     Kind     // what the resource is
+	Name     string   // the value of the kind key: a path, package name...
+	Role     string   // the role declaring it
+	Pos      Pos      // where it is declared (its kind key)
+	Requires []string // ids of resources that must be converged first
+	Notify   []string // handlers to run when this resource changes
+	Tags     []string // names plan and apply select it by (--only, --skip), besides its role's name
 	// When is a condition (a template rendering to true or false): the
 	// resource is declared on a host only where it holds.
 	When string
@@ -515,7 +515,7 @@ type Resource struct {
 	// element; a mapping's {key, value}, in key order).
 	ForEach    string
 	forEachPos Pos
-	Sensitive bool     // a secret value appears in a field (Compile only)
+	Sensitive  bool // a secret value appears in a field (Compile only)
 	// State is "" (present) or "absent": remove it from the host, even if
 	// tend did not create it. A package says it in its own state field.
 	State string
