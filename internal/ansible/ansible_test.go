@@ -56,7 +56,7 @@ func Sample(t *testing.T) (dir, passwordFile string) {
 // written file and the report with the golden ones in testdata/foi.golden.
 func TestConvertSample(t *testing.T) {
 	dir, pw := Sample(t)
-	res, err := Convert(dir, Options{VaultPassword: []byte("correct horse"), EnvMap: map[string]string{"production": "production"}})
+	res, err := Convert(dir, Options{VaultPassword: []byte("correct horse"), EnvMap: map[string]string{"staging": "stage"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestConvertSample(t *testing.T) {
 		t.Errorf("converted repository (-want +got), refresh with -update:\n%s", d)
 	}
 	// secrets: the vault file's and the !vault value's, never in a file
-	for _, env := range []string{"production", "staging"} {
+	for _, env := range []string{"production", "stage"} {
 		var names []string
 		for n, v := range res.Secrets[env] {
 			names = append(names, n)
@@ -108,9 +108,9 @@ func TestConvertSample(t *testing.T) {
 	// every unconverted task is named with its file and line
 	for _, want := range []string{
 		`roles/foi/tasks/main.yml:98: task "wait for the application" (shell): register`,
-		`roles/foi/tasks/main.yml:103: task "migrate" (command): a command without creates`,
-		`roles/foi/tasks/main.yml:106: task "say hello" (debug): module debug is not converted`,
-		`roles/foi/tasks/main.yml:108: task "restart nginx now" (service): state restarted is an action`,
+		`roles/foi/tasks/main.yml:104: task "migrate" (command): a command without creates`,
+		`roles/foi/tasks/main.yml:107: task "say hello" (debug): module debug is not converted`,
+		`roles/foi/tasks/main.yml:109: task "restart nginx now" (service): state restarted is an action`,
 		`site.yml:1: role anxs.postgresql: not in roles/`,
 		`roles/foi/templates/foi.conf.j2:16: template expression {{ lookup('pipe', 'uptime') }}`,
 	} {

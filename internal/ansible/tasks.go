@@ -452,12 +452,12 @@ func (c *converter) convertModule(r *role, t *task, sc scope, str func(...string
 					gs = append(gs, fmt.Sprint(g))
 				}
 			}
-			if a["append"] == true {
+			if truthy(a["append"]) {
 				return nil, "groups with append: tend's groups are exactly the listed ones; list them all"
 			}
 			m.set("groups", gs)
 		}
-		if v, ok := a["system"].(bool); ok && v {
+		if truthy(a["system"]) {
 			m.set("system", true)
 		}
 		return one(m)
@@ -473,7 +473,7 @@ func (c *converter) convertModule(r *role, t *task, sc scope, str func(...string
 		if v, ok := a["gid"]; ok {
 			m.set("gid", v)
 		}
-		if v, ok := a["system"].(bool); ok && v {
+		if truthy(a["system"]) {
 			m.set("system", true)
 		}
 		return one(m)
@@ -539,8 +539,8 @@ func (c *converter) convertModule(r *role, t *task, sc scope, str func(...string
 		default:
 			return nil, "state " + state + " is an action, not a state: notify a handler instead"
 		}
-		if v, ok := a["enabled"].(bool); ok {
-			m.set("enabled", v)
+		if v, ok := a["enabled"]; ok {
+			m.set("enabled", truthy(v))
 		}
 		if len(m.keys) == 1 {
 			if a["daemon_reload"] != nil {
@@ -675,7 +675,7 @@ func (c *converter) convertModule(r *role, t *task, sc scope, str func(...string
 		if state == "absent" {
 			m.set("state", "absent")
 		}
-		if v, ok := a["exclusive"].(bool); ok && v {
+		if truthy(a["exclusive"]) {
 			m.set("exclusive", true)
 		}
 		return one(m)
@@ -710,7 +710,7 @@ func (c *converter) convertModule(r *role, t *task, sc scope, str func(...string
 		if ia, _ := str("insertafter"); ia != "" && ia != "EOF" {
 			m.set("insert_after", ia)
 		}
-		if v, ok := a["create"].(bool); ok && v {
+		if truthy(a["create"]) {
 			m.set("create", true)
 		}
 		return one(m)
@@ -740,7 +740,7 @@ func (c *converter) convertModule(r *role, t *task, sc scope, str func(...string
 			}
 			m.set("insert_before", ib)
 		}
-		if v, ok := a["create"].(bool); ok && v {
+		if truthy(a["create"]) {
 			m.set("create", true)
 		}
 		return one(m)
@@ -787,4 +787,18 @@ func (c *converter) convertTemplateFile(r *role, src string, sc scope) (string, 
 	}
 	r.files[key] = []byte(out)
 	return name, ""
+}
+
+// truthy reads an Ansible boolean, which k=v arguments give as a string.
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case string:
+		switch strings.ToLower(v) {
+		case "yes", "true", "on", "1":
+			return true
+		}
+	}
+	return false
 }
