@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"tend/internal/ansible"
+	"tend/internal/hint"
 	"tend/internal/secret"
 )
 
@@ -71,6 +72,10 @@ left out, so that the result validates. docs/ansible.md has the mapping.`,
 				if err != nil {
 					return err
 				}
+				if pw == "" {
+					return hint.New("the repository holds ansible-vault files and no vault password was given",
+						"give it with --password-file FILE or on stdin")
+				}
 				opts.VaultPassword = []byte(pw)
 			}
 			res, err := ansible.Convert(args[0], opts)
@@ -102,12 +107,14 @@ func needsVault(dir string) bool {
 func writeImport(s *session, out string, res *ansible.Result, recipients []string) error {
 	var paths []string
 	for p := range res.Files {
-		if _, err := os.Lstat(filepath.Join(out, p)); err == nil {
-			return fmt.Errorf("%s exists: import writes a new repository (choose another --out)", filepath.Join(out, p))
-		}
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
+	for _, p := range paths {
+		if _, err := os.Lstat(filepath.Join(out, p)); err == nil {
+			return fmt.Errorf("%s exists: import writes a new repository (choose another --out)", filepath.Join(out, p))
+		}
+	}
 	for _, p := range paths {
 		full := filepath.Join(out, p)
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
