@@ -131,7 +131,7 @@ func TestTemplateConversion(t *testing.T) {
 		{"{{- a -}}", "{{- .a -}}"},
 		{"{{ vault_pw }}", "{{ .pw }}"},
 		{"{{ inventory_hostname }}", "{{ .host.name }}"},
-		{"{{ a | regex_replace('x', 'y') }}", "{{`{{ a | regex_replace('x', 'y') }}`}}"},
+		{"{{ a | regex_replace('x', 'y') }}", `{{"{{ a | regex_replace('x', 'y') }}"}}`},
 	} {
 		got, _ := convertTemplate(tc.in, scope{}, nil)
 		if got != tc.want {

@@ -27,6 +27,8 @@ var identMap = map[string]string{
 	"ansible_memtotal_mb":                ".facts.memory_mb",
 }
 
+var numberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,15})?$`)
+
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // term converts one operand: a variable path, a string or a number.
@@ -42,7 +44,7 @@ func (sc scope) term(s string) (string, error) {
 		}
 		return strconv.Quote(inner), nil
 	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
+	if numberRE.MatchString(s) {
 		return s, nil
 	}
 	switch s {
@@ -280,13 +282,13 @@ func convertTemplate(src string, sc scope, defined func(string) (bool, bool)) (s
 	}
 	pos := 0
 	for _, m := range jinjaTag.FindAllStringSubmatchIndex(src, -1) {
-		out.WriteString(src[pos:m[0]])
+		out.WriteString(plain(src[pos:m[0]]))
 		tag := src[m[0]:m[1]]
 		line := strings.Count(src[:m[0]], "\n") + 1
 		pos = m[1]
 		literal := func(why string) {
 			bad = append(bad, unconverted{line, tag, why})
-			out.WriteString("{{`" + strings.ReplaceAll(tag, "`", "`+\"`\"+`") + "`}}")
+			out.WriteString("{{" + strconv.Quote(tag) + "}}")
 		}
 		cur := scope{locals: locals, item: sc.item}
 		switch {
@@ -306,6 +308,10 @@ func convertTemplate(src string, sc scope, defined func(string) (bool, bool)) (s
 			stmt := strings.TrimSpace(src[m[10]:m[11]])
 			word, rest, _ := strings.Cut(stmt, " ")
 			var g string
+			if (word == "else" || word == "elif") && len(stack) == 0 {
+				literal(word + " outside a block")
+				continue
+			}
 			switch word {
 			case "if", "elif":
 				c, err := cur.cond(rest, defined)
@@ -376,7 +382,11 @@ func convertTemplate(src string, sc scope, defined func(string) (bool, bool)) (s
 			}
 		}
 	}
-	out.WriteString(src[pos:])
+	out.WriteString(plain(src[pos:]))
+	for range stack {
+		bad = append(bad, unconverted{strings.Count(src, "\n") + 1, "(end of file)", "a block is not closed: closed at the end"})
+		out.WriteString("{{ end }}")
+	}
 	return out.String(), bad
 }
 
@@ -404,4 +414,14 @@ func convertString(s string, sc scope) (string, error) {
 		return "", fmt.Errorf("%s: %s", strings.TrimSpace(bad[0].text), bad[0].why)
 	}
 	return out, nil
+}
+
+// plain keeps text outside tags as text: a stray {{ (one Jinja would refuse
+// too) is written so that Go prints it instead of parsing it.
+func plain(s string) string {
+	s = strings.ReplaceAll(s, "{{", `{{"{{"}}`)
+	if strings.HasSuffix(s, "{") { // a tag follows: "{" + "{{" would open one
+		s = s[:len(s)-1] + `{{"{"}}`
+	}
+	return s
 }

@@ -23,6 +23,7 @@ type role struct {
 	files        map[string][]byte
 	labels       map[string]bool
 	ids          map[string]bool
+	byID         map[string]*omap
 }
 
 var slugRE = regexp.MustCompile(`[^a-z0-9._-]+`)
@@ -163,7 +164,7 @@ func (c *converter) loadRole(name, from string, line int) *role {
 		return nil
 	}
 	r := &role{name: slug(name), dir: dir, vars: map[string]any{}, handlers: newMap(), handlerNames: map[string]string{},
-		files: map[string][]byte{}, labels: map[string]bool{}, ids: map[string]bool{}}
+		files: map[string][]byte{}, labels: map[string]bool{}, ids: map[string]bool{}, byID: map[string]*omap{}}
 	c.roles[name] = r
 	for _, sub := range []string{"defaults", "vars"} {
 		if p := firstExisting(filepath.Join(dir, sub), "main.yml", "main.yaml"); p != "" {
@@ -335,11 +336,17 @@ func (c *converter) readTasks(r *role, path string, depth int) {
 		var kept []*omap
 		for _, m := range res {
 			id := m.keys[0] + ":" + fmt.Sprint(m.vals[m.keys[0]])
+			if prev := r.byID[id]; prev != nil && m.keys[0] == "authorized_keys" && len(m.keys) == 2 && len(prev.keys) == 2 {
+				// several authorized_key tasks for one user: one resource
+				prev.set("keys", append(prev.vals["keys"].([]string), m.vals["keys"].([]string)...))
+				continue
+			}
 			if !strings.Contains(id, "{{") && r.ids[id] {
 				c.problem(file, t.line, t.title(), id+" is declared by an earlier task: tend declares a resource once; merge the two")
 				continue
 			}
 			r.ids[id] = true
+			r.byID[id] = m
 			kept = append(kept, m)
 		}
 		r.resources = append(r.resources, kept...)

@@ -269,6 +269,15 @@ func (c *converter) convertTask(r *role, t *task) ([]*omap, string) {
 	if why != "" {
 		return nil, why
 	}
+	if n, ok := t.keys["become_user"]; ok && n.Value != "root" {
+		switch t.module {
+		case "command", "shell":
+		case "git":
+			res[0].set("user", n.Value)
+		default:
+			return nil, "become_user " + n.Value + ": tend applies as root; set owner/group (or user) on the resource instead"
+		}
+	}
 	for _, m := range res {
 		for _, k := range common.keys {
 			m.set(k, common.vals[k])

@@ -58,8 +58,12 @@ func (c *converter) flatten() {
 					}
 				}
 			}
+			// Ansible's order: every group's inventory-file vars, then
+			// group_vars files (all first, then by depth), then the host's.
 			for _, g := range env.inv.groupsOf(h) {
 				put(env.inv.file, nil, env.inv.groups[g].vars)
+			}
+			for _, g := range env.inv.groupsOf(h) {
 				for _, s := range env.groupFiles[g] {
 					s := s
 					put(s.file, func(k string) int { return s.lines[k] }, s.vars)
