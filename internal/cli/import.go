@@ -41,7 +41,7 @@ left out, so that the result validates. docs/ansible.md has the mapping.`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&out, "out", ".", "the tend repository `DIR` to write (its files must not exist)")
 			fs.StringVar(&playbook, "playbook", "", "the playbook `FILE` in DIR (default site.yml)")
-			fs.StringVar(&envMap, "env-map", "", "rename environments: `INV=ENV,...` (production=prod)")
+			fs.StringVar(&envMap, "env-map", "", "rename environments: `PAIRS` of INVENTORY=ENV, separated by commas (production=prod)")
 			fs.StringVar(&passwordFile, "password-file", "", "read the vault password from `FILE`")
 			fs.Var(&recipients, "recipient", "public `KEY` (age1...[=LABEL]) of a new secret file's recipient; repeatable")
 		},
@@ -115,15 +115,7 @@ func writeImport(s *session, out string, res *ansible.Result, recipients []strin
 			return fmt.Errorf("%s exists: import writes a new repository (choose another --out)", filepath.Join(out, p))
 		}
 	}
-	for _, p := range paths {
-		full := filepath.Join(out, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(full, res.Files[p], 0o644); err != nil {
-			return err
-		}
-	}
+	// secret files first: a refused one stops the import before any write
 	var envs []string
 	for env := range res.Secrets {
 		envs = append(envs, env)
@@ -133,15 +125,27 @@ func writeImport(s *session, out string, res *ansible.Result, recipients []strin
 	if err != nil {
 		return err
 	}
+	secretFiles := map[string]*secret.File{}
 	for _, env := range envs {
 		path, err := secretPath(out, env)
 		if err != nil {
 			return err
 		}
-		f, err := secret.LoadOrNew(path, recipients)
-		if err != nil {
+		if secretFiles[env], err = secret.LoadOrNew(path, recipients); err != nil {
 			return err
 		}
+	}
+	for _, p := range paths {
+		full := filepath.Join(out, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, res.Files[p], 0o644); err != nil {
+			return err
+		}
+	}
+	for _, env := range envs {
+		f := secretFiles[env]
 		check, err := f.Put(ids, res.Secrets[env], false)
 		if err != nil {
 			return err

@@ -8,7 +8,7 @@ import (
 )
 
 // TestImportAnsible: the sample converts and validates with its secrets
-// imported; a second import into the same repository is refused before
+// imported; a new secret file without --recipient, and a second import into the same repository is refused before
 // writing; the vault password is needed and checked; --env-map is checked.
 func TestImportAnsible(t *testing.T) {
 	src, pw, _ := ansibleSample(t)
@@ -22,6 +22,7 @@ func TestImportAnsible(t *testing.T) {
 	os.WriteFile(bad, []byte("wrong\n"), 0o600)
 	e.fails(1, "", append(args, "--password-file", bad), "group_vars/all/vault.yml")
 	e.fails(2, "", append(args, "--env-map", "staging"), "--env-map wants INVENTORY=ENV")
+	e.fails(1, "", []string{"import", "ansible", src, "--out", e.repo, "--password-file", pw}, "no recipient was given")
 	if entries, _ := os.ReadDir(e.repo); len(entries) != 0 {
 		t.Fatalf("a failed import wrote %d entries", len(entries))
 	}
