@@ -99,6 +99,9 @@ var below = []struct {
 	// The documentation is read from the compiled spec: no stack, no
 	// host, no secret.
 	{"docs", join(controller, host, backups, lab, []string{"secret", "store", "transport", "wire", "job", "inventory"})},
+	// The Ansible importer reads files and writes a repository: no stack,
+	// no host; secret for the vault.
+	{"ansible", join(controller, host, backups, lab, []string{"spec", "store", "transport", "wire", "job", "inventory"})},
 	{"roleimport", join(controller, host, backups, lab, []string{"secret", "store", "transport", "wire", "job", "inventory"})},
 
 	// The lab builds test hosts; it drives no stack.
