@@ -416,7 +416,7 @@ hosts:
 // its own.
 func TestParityFirewallByRole(t *testing.T) {
 	r := loadFiles(t, map[string]string{
-		"tend.yaml": "name: p\n",
+		"tend.yaml":                    "name: p\n",
 		"environments/production.yaml": "hosts:\n  db: {address: 10.0.0.20, roles: [db]}\n  web: {address: 10.0.0.10, roles: [web]}\n",
 		"environments/staging.yaml": "like: production\nhosts:\n  db-staging: {like: db, address: 10.1.0.20, roles: [db]}\n" +
 			"  web-staging: {like: web, address: 10.1.0.10, roles: [web]}\n",
