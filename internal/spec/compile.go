@@ -78,6 +78,12 @@ func (r *Repo) CompileFacts(env, host string, secrets map[string]string, facts m
 		c.data["facts"] = facts
 	}
 	for _, role := range out.Roles {
+		if !c.roleHolds(r.Roles[role]) {
+			for _, d := range r.Roles[role].Handlers {
+				out.Handlers = c.handler(out.Handlers, d)
+			}
+			continue
+		}
 		for _, d := range r.Roles[role].Resources {
 			for _, res := range c.declare(d) {
 				if res.Kind == KindTunnel {
@@ -222,6 +228,32 @@ func (c *compiler) declare(d *Resource) []*Resource {
 		}
 	}
 	return out
+}
+
+// roleHolds evaluates a role's when for the host: true when it has none.
+func (c *compiler) roleHolds(role *Role) bool {
+	if role.When == "" || role.When == "true" {
+		return true
+	}
+	t := c.repo.inline[role.whenNode]
+	if t == nil {
+		return role.When != "false"
+	}
+	var b strings.Builder
+	if err := c.execute(t, &b); err != nil {
+		p, msg := templateErrPos(err)
+		c.errs.add(inlinePos(role.src, role.whenNode, p), "role %s: when: %s (%s)", role.Name, msg, c.where())
+		return false
+	}
+	switch v := strings.TrimSpace(b.String()); v {
+	case "true":
+		return true
+	case "false", "":
+		return false
+	default:
+		c.errs.add(role.src.pos(role.whenNode), "role %s: when renders to %q, not true or false (%s)", role.Name, v, c.where())
+		return false
+	}
 }
 
 // holds evaluates d's when for the host (and item): true when it has

@@ -230,6 +230,9 @@ func (c *compiler) clientSides(secrets map[string]string) []*Resource {
 				if peer == nil {
 					peer = c.repo.newCompiler(c.env, h, c.repo.expand(h.Roles), secrets)
 				}
+				if !peer.roleHolds(c.repo.Roles[role]) {
+					break
+				}
 				for _, r := range peer.declare(d) {
 					s := r.Spec.(*Tunnel)
 					var ignore ErrorList

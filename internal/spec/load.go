@@ -423,7 +423,7 @@ func (l *loader) roles() {
 	l.roleCycles()
 }
 
-var roleFields = []string{"requires", "vars", "resources", "handlers"}
+var roleFields = []string{"requires", "vars", "resources", "handlers", "when"}
 
 func (l *loader) role(r *Role) {
 	f, root := l.read(r.File)
@@ -452,6 +452,14 @@ func (l *loader) role(r *Role) {
 			}
 		case "vars":
 			r.Vars = f.vars(fd.v, "vars")
+		case "when":
+			if w, ok := f.str(fd.v, "when"); ok {
+				r.When, r.whenNode, r.src = w, fd.v, f
+				if !strings.Contains(w, "{{") && w != "true" && w != "false" {
+					f.errf(fd.v, "role %s: when %q is neither a template nor true or false", r.Name, w)
+				}
+				l.parseInline(f, fd.v, "when")
+			}
 		case "resources":
 			resources = fd.v
 		case "handlers":

@@ -121,3 +121,30 @@ func TestGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestRoleWhen: a role's when declares all its resources, or none, per
+// host; a when that renders to something else is an error naming the role.
+func TestRoleWhen(t *testing.T) {
+	repo := strings.Replace(loopRepo, "-- roles/web/role.yaml --\n", "-- roles/web/role.yaml --\nwhen: '{{ eq .host.arch \"amd64\" }}'\n", 1)
+	r, err := Load(writeRepo(t, repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]int{"web": 6, "pi": 0} {
+		h, err := r.Compile("production", host, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h.Resources) != want {
+			t.Errorf("%s: %d resources, want %d", host, len(h.Resources), want)
+		}
+	}
+	bad := strings.Replace(repo, `when: '{{ eq .host.arch "amd64" }}'`+"\n", "when: '{{ .host.arch }}'\n", 1)
+	r, err = Load(writeRepo(t, bad))
+	if err == nil {
+		_, err = r.Compile("production", "web", nil)
+	}
+	if err == nil || !strings.Contains(err.Error(), `roles/web/role.yaml:1:7: role web: when renders to "amd64", not true or false`) {
+		t.Errorf("got %v", err)
+	}
+}

@@ -153,8 +153,14 @@ type Role struct {
 	Vars      Vars // defaults
 	Resources []*Resource
 	Handlers  []*Handler
+	// When is a condition (a template rendering to true or false): the
+	// role's resources are declared on a host only where it holds (its
+	// handlers and variables stay).
+	When string
 
 	requiresPos []Pos
+	whenNode    *yaml.Node
+	src         *source
 }
 
 // Handler is an action run once at the end of a run when a resource that
