@@ -149,24 +149,35 @@ func span(ls []string, begin, end string) (int, int) {
 
 // Check implements resource.Resource.
 func (b *Block) Check(ctx context.Context) (*resource.Change, error) {
-	f, err := read(b.S.Path, b.S.Create)
+	return check(b.S.Path, b.S.Create, b.want)
+}
+
+// Apply implements resource.Resource.
+func (b *Block) Apply(ctx context.Context, _ *resource.Change) error {
+	return apply(b.S.Path, b.S.Create, b.want)
+}
+
+// check is what editing path with want would change.
+func check(path string, create bool, want func(string) (string, error)) (*resource.Change, error) {
+	f, err := read(path, create)
 	if err != nil {
 		return nil, err
 	}
-	w, err := b.want(f.text)
+	w, err := want(f.text)
 	if err != nil {
 		return nil, err
 	}
 	return f.change(w), nil
 }
 
-// Apply implements resource.Resource.
-func (b *Block) Apply(ctx context.Context, _ *resource.Change) error {
-	f, err := read(b.S.Path, b.S.Create)
+// apply edits path with want, reading it again (it may have changed
+// since the check).
+func apply(path string, create bool, want func(string) (string, error)) error {
+	f, err := read(path, create)
 	if err != nil {
 		return err
 	}
-	w, err := b.want(f.text)
+	w, err := want(f.text)
 	if err != nil {
 		return err
 	}
@@ -265,28 +276,12 @@ func (l *Line) want(text string) (string, error) {
 
 // Check implements resource.Resource.
 func (l *Line) Check(ctx context.Context) (*resource.Change, error) {
-	f, err := read(l.S.Path, l.S.Create)
-	if err != nil {
-		return nil, err
-	}
-	w, err := l.want(f.text)
-	if err != nil {
-		return nil, err
-	}
-	return f.change(w), nil
+	return check(l.S.Path, l.S.Create, l.want)
 }
 
 // Apply implements resource.Resource.
 func (l *Line) Apply(ctx context.Context, _ *resource.Change) error {
-	f, err := read(l.S.Path, l.S.Create)
-	if err != nil {
-		return err
-	}
-	w, err := l.want(f.text)
-	if err != nil {
-		return err
-	}
-	return f.write(w)
+	return apply(l.S.Path, l.S.Create, l.want)
 }
 
 // LineRemoval removes every line matching a line's match, when the spec
