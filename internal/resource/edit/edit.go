@@ -189,24 +189,36 @@ func apply(path string, create bool, want func(string) (string, error)) error {
 // the spec). A missing file has nothing to remove.
 type BlockRemoval struct{ Block }
 
-func (r *BlockRemoval) without() (*file, string, error) {
-	f, err := read(r.S.Path, true)
-	if err != nil || !f.exists {
-		return nil, "", err
-	}
+// cut returns text without the block (unchanged when it has none).
+func (r *BlockRemoval) cut(text string) (string, error) {
 	begin, end := r.S.Markers(r.Name)
-	ls := lines(f.text)
+	ls := lines(text)
 	i, j := span(ls, begin, end)
 	if i < 0 {
-		return nil, "", nil
+		return text, nil
 	}
-	return f, join(append(append([]string{}, ls[:i]...), ls[j+1:]...)), nil
+	return join(append(append([]string{}, ls[:i]...), ls[j+1:]...)), nil
 }
 
 // CheckRemove implements resource.Remover.
 func (r *BlockRemoval) CheckRemove(ctx context.Context, _ resource.Removal) (*resource.Change, error) {
-	f, w, err := r.without()
-	if err != nil || f == nil {
+	return checkCut(r.S.Path, r.cut)
+}
+
+// Remove implements resource.Remover.
+func (r *BlockRemoval) Remove(ctx context.Context, _ *resource.Change, _ resource.Removal) error {
+	return applyCut(r.S.Path, r.cut)
+}
+
+// checkCut is what taking part of path out with cut would change; a
+// missing file has nothing to take out.
+func checkCut(path string, cut func(string) (string, error)) (*resource.Change, error) {
+	f, err := read(path, true)
+	if err != nil || !f.exists {
+		return nil, err
+	}
+	w, err := cut(f.text)
+	if err != nil {
 		return nil, err
 	}
 	c := f.change(w)
@@ -216,10 +228,14 @@ func (r *BlockRemoval) CheckRemove(ctx context.Context, _ resource.Removal) (*re
 	return c, nil
 }
 
-// Remove implements resource.Remover.
-func (r *BlockRemoval) Remove(ctx context.Context, _ *resource.Change, _ resource.Removal) error {
-	f, w, err := r.without()
-	if err != nil || f == nil {
+// applyCut takes part of path out with cut.
+func applyCut(path string, cut func(string) (string, error)) error {
+	f, err := read(path, true)
+	if err != nil || !f.exists {
+		return err
+	}
+	w, err := cut(f.text)
+	if err != nil {
 		return err
 	}
 	return f.write(w)
@@ -289,22 +305,19 @@ func (l *Line) Apply(ctx context.Context, _ *resource.Change) error {
 // tend does not know what the file said before it.
 type LineRemoval struct{ Line }
 
-func (r *LineRemoval) without() (*file, string, error) {
-	f, err := read(r.S.Path, true)
-	if err != nil || !f.exists {
-		return nil, "", err
-	}
+// cut returns text without the lines matching match.
+func (r *LineRemoval) cut(text string) (string, error) {
 	re, err := regexp.Compile(r.S.Match)
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
 	var out []string
-	for _, x := range lines(f.text) {
+	for _, x := range lines(text) {
 		if !re.MatchString(x) {
 			out = append(out, x)
 		}
 	}
-	return f, join(out), nil
+	return join(out), nil
 }
 
 // CheckRemove implements resource.Remover.
@@ -312,22 +325,10 @@ func (r *LineRemoval) CheckRemove(ctx context.Context, how resource.Removal) (*r
 	if !how.Explicit {
 		return resource.Kept("a line left the spec: the file keeps it (tend does not know what it said before); write state: absent to remove it"), nil
 	}
-	f, w, err := r.without()
-	if err != nil || f == nil {
-		return nil, err
-	}
-	c := f.change(w)
-	if c != nil {
-		c.Action = resource.Delete
-	}
-	return c, nil
+	return checkCut(r.S.Path, r.cut)
 }
 
 // Remove implements resource.Remover.
 func (r *LineRemoval) Remove(ctx context.Context, _ *resource.Change, how resource.Removal) error {
-	f, w, err := r.without()
-	if err != nil || f == nil {
-		return err
-	}
-	return f.write(w)
+	return applyCut(r.S.Path, r.cut)
 }
